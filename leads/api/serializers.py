@@ -1,0 +1,365 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from leads.models import LeadStatus, LifecycleStage, SourceType
+from leads.normalization import normalize_tag
+from leadsmgr.api.serializers import StrictInputSerializer
+from pipelines.models import Pipeline, Stage
+from workspaces.scoping import scoped
+from workspaces.selectors import workspace_member_or_none
+
+COMPANY_KEYS = ("name", "domain", "size", "industry", "website")
+SOURCE_KEYS = {
+    "type": "source_type",
+    "campaign": "source_campaign",
+    "medium": "source_medium",
+    "referrer": "source_referrer",
+    "landingUrl": "source_landing_url",
+}
+UTM_KEYS = {"source": "utm_source", "medium": "utm_medium", "campaign": "utm_campaign", "term": "utm_term", "content": "utm_content"}
+SERVER_OWNED = frozenset(
+    {
+        "id",
+        "workspace",
+        "workspaceId",
+        "score",
+        "createdAt",
+        "updatedAt",
+        "lastActivityAt",
+        "convertedAt",
+        "contactId",
+        "deletedAt",
+        "stage",
+        "pipeline",
+        "owner",
+        "activities",
+        "notes",
+    }
+)
+
+
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "object", "properties": {k: {"type": "string"} for k in COMPANY_KEYS}}]})
+class CompanyField(serializers.Field):
+    """A company name, or an object {name, domain, size, industry, website}."""
+
+    def to_internal_value(self, data):
+        if data is None or data == "":
+            return None
+        if isinstance(data, str):
+            return {"name": data.strip()[:200]}
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Give a company name or an object with name, domain, size, industry, website.")
+        unknown = sorted(set(data) - set(COMPANY_KEYS))
+        if unknown:
+            raise serializers.ValidationError(f"Unknown company field: {unknown[0]}.")
+        if not all(isinstance(v, str) or v is None for v in data.values()):
+            raise serializers.ValidationError("Company attributes are strings.")
+        if not (data.get("name") or data.get("domain")):
+            raise serializers.ValidationError("A company needs a name or a domain.")
+        return {k: (data.get(k) or "").strip()[:300] for k in COMPANY_KEYS}
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "enum": SourceType.values}, {"type": "object"}]})
+class SourceField(serializers.Field):
+    """A source type (`api`, `webhook`, ...) or an object {type, campaign, medium, referrer, landingUrl}."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = {"type": data}
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Give a source type or an object.")
+        unknown = sorted(set(data) - set(SOURCE_KEYS))
+        if unknown:
+            raise serializers.ValidationError(f"Unknown source field: {unknown[0]}.")
+        result = {}
+        for key, field in SOURCE_KEYS.items():
+            if key in data:
+                value = data[key]
+                if value is not None and not isinstance(value, str):
+                    raise serializers.ValidationError(f"source.{key} must be a string.")
+                result[field] = (value or "").strip()[:1000]
+        if "source_type" in result:
+            result["source_type"] = result["source_type"].lower()
+            if result["source_type"] not in SourceType.values:
+                raise serializers.ValidationError(f"source.type must be one of: {', '.join(SourceType.values)}.")
+        return result
+
+    def to_representation(self, value):
+        return value
+
+
+class UtmSerializer(StrictInputSerializer):
+    source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    medium = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    campaign = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    term = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    content = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+@extend_schema_field({"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]})
+class TagsField(serializers.Field):
+    """A list of tag names, or one comma-separated string."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = data.split(",")
+        if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+            raise serializers.ValidationError("Give a list of tag names.")
+        return sorted({normalize_tag(item) for item in data if normalize_tag(item)})
+
+    def to_representation(self, value):
+        return value
+
+
+class WorkspaceContextMixin:
+    @property
+    def workspace(self):
+        return self.context["workspace"]
+
+    def resolve_stage(self, value):
+        stage = scoped(Stage.objects.select_related("pipeline"), self.workspace).filter(pk=value).first()
+        if stage is None:
+            raise serializers.ValidationError("Unknown stage.")
+        return stage
+
+    def resolve_member(self, value):
+        if value is None:
+            return None
+        member = workspace_member_or_none(workspace=self.workspace, user_id=value)
+        if member is None:
+            raise serializers.ValidationError("Not a member of this workspace.")
+        return member
+
+
+class LeadWriteSerializer(WorkspaceContextMixin, StrictInputSerializer):
+    ignored_fields = SERVER_OWNED
+
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    firstName = serializers.CharField(source="first_name", max_length=100, required=False, allow_blank=True)
+    lastName = serializers.CharField(source="last_name", max_length=100, required=False, allow_blank=True)
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True, allow_null=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, allow_null=True)
+    company = CompanyField(required=False, allow_null=True)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    jobTitle = serializers.CharField(max_length=200, required=False, allow_blank=True, write_only=True, help_text="Alias of title.")
+    department = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    source = SourceField(required=False)
+    utm = UtmSerializer(required=False)
+    customFields = serializers.DictField(source="custom_fields", required=False)
+    tags = TagsField(required=False)
+    status = serializers.ChoiceField(choices=LeadStatus.choices, required=False)
+    lifecycleStage = serializers.ChoiceField(source="lifecycle_stage", choices=LifecycleStage.choices, required=False)
+    pipelineId = serializers.UUIDField(required=False, write_only=True)
+    stageId = serializers.UUIDField(required=False, write_only=True)
+    assignedTo = serializers.IntegerField(required=False, allow_null=True, write_only=True)
+
+    def validate_pipelineId(self, value):
+        pipeline = scoped(Pipeline, self.workspace).filter(pk=value).first()
+        if pipeline is None:
+            raise serializers.ValidationError("Unknown pipeline.")
+        return pipeline
+
+    def validate_stageId(self, value):
+        return self.resolve_stage(value)
+
+    def validate_assignedTo(self, value):
+        return self.resolve_member(value)
+
+    def validate(self, attrs):
+        data = dict(attrs)
+        job_title = data.pop("jobTitle", None)
+        if job_title is not None:
+            data.setdefault("title", job_title)
+        data.update(data.pop("source", {}) or {})
+        data.update({UTM_KEYS[key]: value for key, value in (data.pop("utm", {}) or {}).items()})
+        if "pipelineId" in data:
+            data["pipeline"] = data.pop("pipelineId")
+        if "stageId" in data:
+            data["stage"] = data.pop("stageId")
+        if "assignedTo" in data:
+            data["owner"] = data.pop("assignedTo")
+        pipeline, stage = data.get("pipeline"), data.get("stage")
+        if pipeline is not None and stage is not None and stage.pipeline_id != pipeline.pk:
+            raise serializers.ValidationError({"stageId": "This stage belongs to another pipeline."})
+        for key in ("email", "phone"):
+            if key in data and data[key] is None:
+                data[key] = ""
+        return data
+
+
+class LeadCreateSerializer(LeadWriteSerializer):
+    def validate(self, attrs):
+        data = super().validate(attrs)
+        if not any((data.get(key) or "").strip() for key in ("name", "first_name", "last_name", "email", "phone")):
+            raise serializers.ValidationError({"name": "A lead needs a name (or at least an email or phone)."})
+        return data
+
+
+class LeadUpdateSerializer(LeadWriteSerializer):
+    def validate(self, attrs):
+        data = super().validate(attrs)
+        if "pipeline" in data and "stage" not in data:
+            raise serializers.ValidationError({"pipelineId": "Move a lead between pipelines by giving a stageId."})
+        data.pop("pipeline", None)
+        return data
+
+
+class StageMoveSerializer(WorkspaceContextMixin, StrictInputSerializer):
+    stageId = serializers.UUIDField()
+
+    def validate_stageId(self, value):
+        return self.resolve_stage(value)
+
+
+class AssignSerializer(WorkspaceContextMixin, StrictInputSerializer):
+    assignedTo = serializers.IntegerField(allow_null=True)
+
+    def validate_assignedTo(self, value):
+        return self.resolve_member(value)
+
+
+class NoteCreateSerializer(StrictInputSerializer):
+    value = serializers.CharField(max_length=10000, allow_blank=False, trim_whitespace=True)
+
+
+class ConvertSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    platform = serializers.CharField(max_length=40, required=False, allow_blank=True)
+
+
+class BulkActionSerializer(WorkspaceContextMixin, StrictInputSerializer):
+    action = serializers.ChoiceField(choices=["move_stage", "assign", "delete", "tag"])
+    leadIds = serializers.ListField(child=serializers.UUIDField(), allow_empty=False, max_length=5000)
+    stageId = serializers.UUIDField(required=False)
+    assignedTo = serializers.IntegerField(required=False, allow_null=True)
+    tags = TagsField(required=False)
+
+    def validate_stageId(self, value):
+        return self.resolve_stage(value)
+
+    def validate_assignedTo(self, value):
+        return self.resolve_member(value)
+
+    def validate(self, attrs):
+        action = attrs["action"]
+        if action == "move_stage" and "stageId" not in attrs:
+            raise serializers.ValidationError({"stageId": "move_stage needs a stageId."})
+        if action == "assign" and "assignedTo" not in attrs:
+            raise serializers.ValidationError({"assignedTo": "assign needs assignedTo (a user id, or null to unassign)."})
+        if action == "tag" and not attrs.get("tags"):
+            raise serializers.ValidationError({"tags": "tag needs at least one tag."})
+        return attrs
+
+
+# Output
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="display_name")
+    email = serializers.EmailField()
+
+
+class StageRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    color = serializers.CharField()
+    type = serializers.CharField()
+
+
+class LeadSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    firstName = serializers.CharField(source="first_name")
+    lastName = serializers.CharField(source="last_name")
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    company = serializers.SerializerMethodField()
+    title = serializers.CharField()
+    department = serializers.CharField()
+    source = serializers.SerializerMethodField()
+    utm = serializers.SerializerMethodField()
+    customFields = serializers.JSONField(source="custom_fields")
+    tags = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    lifecycleStage = serializers.CharField(source="lifecycle_stage")
+    pipelineId = serializers.UUIDField(source="pipeline_id")
+    stageId = serializers.UUIDField(source="stage_id")
+    stage = StageRefSerializer()
+    score = serializers.IntegerField()
+    assignedTo = serializers.IntegerField(source="owner_id", allow_null=True)
+    owner = UserRefSerializer(allow_null=True)
+    contactId = serializers.UUIDField(source="contact_id", allow_null=True)
+    convertedAt = serializers.DateTimeField(source="converted_at", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+    lastActivityAt = serializers.DateTimeField(source="last_activity_at")
+
+    @extend_schema_field({"type": "object", "nullable": True, "properties": {k: {"type": "string"} for k in ("id", *COMPANY_KEYS)}})
+    def get_company(self, lead):
+        if lead.company is None:
+            return None
+        company = lead.company
+        return {
+            "id": str(company.pk),
+            "name": company.name,
+            "domain": company.domain,
+            "size": company.size,
+            "industry": company.industry,
+            "website": company.website,
+        }
+
+    @extend_schema_field({"type": "object", "properties": {k: {"type": "string"} for k in SOURCE_KEYS}})
+    def get_source(self, lead):
+        return {key: getattr(lead, field) for key, field in SOURCE_KEYS.items()}
+
+    @extend_schema_field({"type": "object", "properties": {k: {"type": "string"} for k in UTM_KEYS}})
+    def get_utm(self, lead):
+        return {key: getattr(lead, field) for key, field in UTM_KEYS.items()}
+
+    @extend_schema_field({"type": "array", "items": {"type": "string"}})
+    def get_tags(self, lead):
+        return sorted(tag.name for tag in lead.tags.all())
+
+
+class ActivitySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    actor = UserRefSerializer(allow_null=True)
+    data = serializers.JSONField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+class NoteSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    value = serializers.CharField(source="text")
+    author = UserRefSerializer(allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+class LeadDetailSerializer(LeadSerializer):
+    activities = ActivitySerializer(many=True, source="recent_activities")
+    notes = NoteSerializer(many=True, source="recent_notes")
+
+
+class ContactSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    customFields = serializers.JSONField(source="custom_fields")
+    platform = serializers.CharField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class BulkResultSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    requested = serializers.IntegerField()
+    matched = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    notFound = serializers.ListField(child=serializers.CharField())

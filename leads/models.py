@@ -1,0 +1,219 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from pipelines.models import Pipeline, Stage
+from workspaces.models import TenantModel, TenantQuerySet
+
+
+class Company(TenantModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=200, blank=True)
+    size = models.CharField(max_length=40, blank=True)
+    industry = models.CharField(max_length=120, blank=True)
+    website = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "companies"
+        indexes = [
+            models.Index(fields=["workspace", "name"], name="company_ws_name"),
+            models.Index(fields=["workspace", "domain"], name="company_ws_domain"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(TenantModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=60)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="tag_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(TenantModel):
+    """A person the business works with; created by converting a lead."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    email = models.CharField(max_length=254, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    platform = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["workspace", "email"], name="contact_ws_email"),
+            models.Index(fields=["workspace", "phone"], name="contact_ws_phone"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourceType(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    WEBHOOK = "webhook", "Webhook"
+    IMPORT = "import", "Import"
+    API = "api", "API"
+    FORM = "form", "Form"
+    TRACKING = "tracking", "Tracking"
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new", "New"
+    WORKING = "working", "Working"
+    QUALIFIED = "qualified", "Qualified"
+    UNQUALIFIED = "unqualified", "Unqualified"
+    CONVERTED = "converted", "Converted"
+
+
+class LifecycleStage(models.TextChoices):
+    VISITOR = "visitor", "Visitor"
+    LEAD = "lead", "Lead"
+    MQL = "mql", "MQL"
+    SQL = "sql", "SQL"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    CUSTOMER = "customer", "Customer"
+
+
+class LeadQuerySet(TenantQuerySet):
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+
+class Lead(TenantModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    phone = models.CharField(max_length=40, blank=True, help_text="E.164 when the number could be parsed.")
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    title = models.CharField(max_length=200, blank=True)
+    department = models.CharField(max_length=120, blank=True)
+
+    source_type = models.CharField(max_length=20, choices=SourceType.choices, default=SourceType.MANUAL)
+    source_campaign = models.CharField(max_length=200, blank=True)
+    source_medium = models.CharField(max_length=120, blank=True)
+    source_referrer = models.CharField(max_length=1000, blank=True)
+    source_landing_url = models.CharField(max_length=1000, blank=True)
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    utm_term = models.CharField(max_length=200, blank=True)
+    utm_content = models.CharField(max_length=200, blank=True)
+
+    # camelCase keys; `_displayNames` maps each key to the name people see (seed 001, Custom Fields).
+    custom_fields = models.JSONField(default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, through="LeadTag", related_name="leads", blank=True)
+
+    status = models.CharField(max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW)
+    lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="leads")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="leads")
+    score = models.IntegerField(default=0)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads")
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+
+    objects = LeadQuerySet.as_manager()
+
+    class Meta:
+        db_table = "leads"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["workspace", "stage", "-created_at"], name="lead_ws_stage_created"),
+            models.Index(fields=["workspace", "pipeline"], name="lead_ws_pipeline"),
+            models.Index(fields=["workspace", "email"], name="lead_ws_email"),
+            models.Index(fields=["workspace", "phone"], name="lead_ws_phone"),
+            models.Index(fields=["workspace", "owner"], name="lead_ws_owner"),
+            models.Index(fields=["workspace", "-created_at"], name="lead_ws_created"),
+            models.Index(fields=["workspace", "-score"], name="lead_ws_score"),
+            models.Index(fields=["workspace", "source_type"], name="lead_ws_source"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class LeadTag(models.Model):
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="lead_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="lead_tags")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["lead", "tag"], name="leadtag_unique")]
+        indexes = [models.Index(fields=["tag", "lead"], name="leadtag_tag_lead")]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id} on {self.lead_id}"
+
+
+class Note(TenantModel):
+    """An internal note. Converting a lead links its notes to the contact too."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="notes")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class ActivityType(models.TextChoices):
+    CREATED = "created", "Created"
+    FIELD_UPDATED = "field_updated", "Field updated"
+    STAGE_MOVED = "stage_moved", "Stage moved"
+    ASSIGNED = "assigned", "Assigned"
+    TAGGED = "tagged", "Tagged"
+    UNTAGGED = "untagged", "Tag removed"
+    NOTE_ADDED = "note_added", "Note added"
+    CONVERTED = "converted", "Converted"
+    DELETED = "deleted", "Deleted"
+
+
+class LeadActivity(TenantModel):
+    """The lead's audit log: one row per change a service made, written in the same transaction."""
+
+    id = models.BigAutoField(primary_key=True)
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    type = models.CharField(max_length=40, choices=ActivityType.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = "lead_activities"
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "lead activities"
+        indexes = [models.Index(fields=["lead", "-created_at"], name="activity_lead_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} · {self.lead_id}"

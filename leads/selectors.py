@@ -1,0 +1,104 @@
+"""Reads of leads, prefetched so serializers and templates never query per lead."""
+
+import django_filters
+from django.db.models import Prefetch, Q, QuerySet
+
+from leads.models import Lead, LeadActivity, Note, SourceType, Tag
+from workspaces.models import User, Workspace
+from workspaces.scoping import scoped, scoped_get_or_404
+
+SORT_FIELDS = {
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "lastActivityAt": "last_activity_at",
+    "name": "name",
+    "email": "email",
+    "score": "score",
+}
+DETAIL_ACTIVITY_LIMIT = 100
+DETAIL_NOTE_LIMIT = 100
+
+
+def leads_base(*, workspace: Workspace) -> QuerySet[Lead]:
+    return (
+        scoped(Lead, workspace)
+        .alive()
+        .select_related("company", "stage", "owner")
+        .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
+    )
+
+
+class LeadFilter(django_filters.FilterSet):
+    """The list's query parameters, in the API's camelCase names."""
+
+    search = django_filters.CharFilter(method="filter_search", max_length=200)
+    stageId = django_filters.UUIDFilter(field_name="stage_id")
+    pipelineId = django_filters.UUIDFilter(field_name="pipeline_id")
+    source = django_filters.CharFilter(method="filter_source")
+    assignedTo = django_filters.CharFilter(method="filter_assigned_to")
+    tag = django_filters.CharFilter(method="filter_tag", max_length=60)
+
+    class Meta:
+        model = Lead
+        fields: list[str] = []
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(name__icontains=value) | Q(email__icontains=value) | Q(phone__icontains=value) | Q(company__name__icontains=value)
+        )
+
+    def filter_source(self, queryset, name, value):
+        return queryset.filter(source_type=value.strip().lower())
+
+    def filter_assigned_to(self, queryset, name, value):
+        if value == "unassigned":
+            return queryset.filter(owner__isnull=True)
+        if value == "me":
+            return queryset.filter(owner=self.request.user if self.request else None)
+        return queryset.filter(owner_id=int(value))
+
+    def filter_tag(self, queryset, name, value):
+        return queryset.filter(lead_tags__tag__name=value.strip().lower())
+
+
+def lead_list(
+    *, workspace: Workspace, params, user: User | None = None, sort_by: str = "createdAt", sort_order: str = "desc"
+) -> tuple[QuerySet[Lead], dict]:
+    """Returns (queryset, errors); errors name the bad query parameters."""
+    errors: dict[str, str] = {}
+    source = (params.get("source") or "").strip().lower()
+    if source and source not in SourceType.values:
+        errors["source"] = f"Choose one of: {', '.join(SourceType.values)}."
+    assigned = (params.get("assignedTo") or "").strip()
+    if assigned and assigned not in ("me", "unassigned") and not assigned.isdigit():
+        errors["assignedTo"] = "Give a user id, 'me' or 'unassigned'."
+    if sort_by not in SORT_FIELDS:
+        errors["sortBy"] = f"Choose one of: {', '.join(SORT_FIELDS)}."
+    if sort_order not in ("asc", "desc"):
+        errors["sortOrder"] = "Choose asc or desc."
+    request = type("FilterRequest", (), {"user": user})()
+    lead_filter = LeadFilter(params, queryset=leads_base(workspace=workspace), request=request)
+    if not lead_filter.is_valid():
+        errors.update({key: " ".join(messages) for key, messages in lead_filter.errors.items()})
+    if errors:
+        return Lead.objects.none(), errors
+    field = SORT_FIELDS[sort_by]
+    prefix = "-" if sort_order == "desc" else ""
+    return lead_filter.qs.order_by(f"{prefix}{field}", f"{prefix}id"), {}
+
+
+def lead_get(*, workspace: Workspace, lead_id) -> Lead:
+    """A live lead of the workspace, or 404."""
+    return scoped_get_or_404(leads_base(workspace=workspace), workspace, pk=lead_id)
+
+
+def lead_get_detail(*, workspace: Workspace, lead_id) -> Lead:
+    lead = lead_get(workspace=workspace, lead_id=lead_id)
+    lead.recent_activities = list(
+        LeadActivity.objects.filter(lead=lead).select_related("actor").order_by("-created_at", "-id")[:DETAIL_ACTIVITY_LIMIT]
+    )
+    lead.recent_notes = list(Note.objects.filter(lead=lead).select_related("author").order_by("-created_at")[:DETAIL_NOTE_LIMIT])
+    return lead

@@ -1,0 +1,566 @@
+"""The one write path for leads, their tags, notes and conversion.
+
+Every change a service makes to a lead writes a LeadActivity in the same transaction.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from leads.models import ActivityType, Company, Contact, Lead, LeadActivity, LeadStatus, LeadTag, Note, SourceType, Tag
+from leads.normalization import (
+    InvalidValue,
+    camel_case_key,
+    display_name_for,
+    normalize_email,
+    normalize_phone,
+    normalize_tag,
+    split_full_name,
+)
+from pipelines.models import Pipeline, Stage
+from pipelines.services import pipeline_ensure_default
+from workspaces.models import User, Workspace
+
+DISPLAY_NAMES_KEY = "_displayNames"
+MAX_TAGS_PER_LEAD = 50
+BULK_MAX_LEADS = 5000
+
+# Fields that lead_update may change, by their model name, and how an activity shows each.
+UPDATABLE_FIELDS = (
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "title",
+    "department",
+    "status",
+    "lifecycle_stage",
+    "source_type",
+    "source_campaign",
+    "source_medium",
+    "source_referrer",
+    "source_landing_url",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+)
+
+
+def _activity(*, lead: Lead, type: str, actor: User | None, data: dict | None = None, at=None) -> LeadActivity:
+    return LeadActivity(workspace_id=lead.workspace_id, lead=lead, type=type, actor=actor, data=data or {}, created_at=at or timezone.now())
+
+
+def _clean_contact_fields(*, workspace: Workspace, data: dict[str, Any]) -> dict[str, Any]:
+    """Normalizes email and phone in `data` in place; raises ValidationError naming a bad email."""
+    if "email" in data:
+        try:
+            data["email"] = normalize_email(data["email"] or "")
+        except InvalidValue as error:
+            raise ValidationError({"email": str(error)}) from None
+    if "phone" in data:
+        data["phone"], _ = normalize_phone(data["phone"] or "", workspace.default_region)
+    return data
+
+
+def custom_fields_merge(existing: dict, incoming: dict) -> dict:
+    """Merges incoming custom fields into existing ones.
+
+    Keys become camelCase; the name the sender used is kept in `_displayNames` unless the sender
+    gave display names explicitly. A null value removes the field.
+    """
+    merged = {key: value for key, value in (existing or {}).items()}
+    display_names = dict(merged.pop(DISPLAY_NAMES_KEY, {}) or {})
+    given_names = dict((incoming or {}).get(DISPLAY_NAMES_KEY) or {})
+    for raw_key, value in (incoming or {}).items():
+        if raw_key == DISPLAY_NAMES_KEY:
+            continue
+        key = camel_case_key(raw_key) or raw_key
+        if value is None:
+            merged.pop(key, None)
+            display_names.pop(key, None)
+            continue
+        merged[key] = value
+        display_names[key] = given_names.get(raw_key) or given_names.get(key) or display_names.get(key) or display_name_for(raw_key)
+    if merged:
+        merged[DISPLAY_NAMES_KEY] = {key: name for key, name in display_names.items() if key in merged}
+    return merged
+
+
+def company_resolve(*, workspace: Workspace, data: dict | None) -> Company | None:
+    """Finds the workspace's company by domain, then by name (case-insensitive), or creates it;
+    fills its empty attributes from `data`."""
+    if not data or not (data.get("name") or data.get("domain")):
+        return None
+    domain = (data.get("domain") or "").strip().lower()
+    name = (data.get("name") or domain).strip()
+    company = None
+    if domain:
+        company = Company.objects.filter(workspace=workspace, domain=domain).first()
+    if company is None:
+        company = Company.objects.filter(workspace=workspace, name__iexact=name).first()
+    if company is None:
+        return Company.objects.create(
+            workspace=workspace,
+            name=name,
+            domain=domain,
+            size=data.get("size") or "",
+            industry=data.get("industry") or "",
+            website=data.get("website") or "",
+        )
+    changed = []
+    for attr in ("domain", "size", "industry", "website"):
+        value = domain if attr == "domain" else (data.get(attr) or "")
+        if value and not getattr(company, attr):
+            setattr(company, attr, value)
+            changed.append(attr)
+    if changed:
+        company.save(update_fields=changed)
+    return company
+
+
+def tags_resolve(*, workspace: Workspace, names: Iterable[str]) -> list[Tag]:
+    wanted = sorted({normalize_tag(name) for name in names if normalize_tag(name)})
+    if not wanted:
+        return []
+    Tag.objects.bulk_create([Tag(workspace=workspace, name=name) for name in wanted], ignore_conflicts=True)
+    return list(Tag.objects.filter(workspace=workspace, name__in=wanted))
+
+
+def _placement(*, workspace: Workspace, pipeline: Pipeline | None, stage: Stage | None) -> tuple[Pipeline, Stage]:
+    if stage is not None:
+        if stage.workspace_id != workspace.pk:
+            raise ValidationError({"stageId": "Unknown stage."})
+        if pipeline is not None and stage.pipeline_id != pipeline.pk:
+            raise ValidationError({"stageId": "This stage belongs to another pipeline."})
+        return stage.pipeline, stage
+    if pipeline is None:
+        pipeline, _ = pipeline_ensure_default(workspace=workspace)
+    first = pipeline.stages.order_by("position").first()
+    return pipeline, first
+
+
+@transaction.atomic
+def lead_create(*, workspace: Workspace, actor: User | None, data: dict[str, Any]) -> Lead:
+    """Creates a lead from normalized API/UI input (model field names; `company` a dict; `tags` names;
+    `custom_fields` a dict; `pipeline`/`stage` objects; `owner` a member)."""
+    data = _clean_contact_fields(workspace=workspace, data=dict(data))
+    name = (data.get("name") or "").strip()
+    if not name:
+        joined = " ".join(p for p in (data.get("first_name"), data.get("last_name")) if p).strip()
+        name = joined or data.get("email") or data.get("phone") or ""
+    if not name:
+        raise ValidationError({"name": "A lead needs a name, an email or a phone."})
+    first_name, last_name = data.get("first_name") or "", data.get("last_name") or ""
+    if not (first_name or last_name) and "@" not in name and not name.startswith("+"):
+        first_name, last_name = split_full_name(name)
+
+    pipeline, stage = _placement(workspace=workspace, pipeline=data.get("pipeline"), stage=data.get("stage"))
+    now = timezone.now()
+    lead = Lead(
+        workspace=workspace,
+        name=name[:200],
+        first_name=first_name[:100],
+        last_name=last_name[:100],
+        company=company_resolve(workspace=workspace, data=data.get("company")),
+        custom_fields=custom_fields_merge({}, data.get("custom_fields") or {}),
+        pipeline=pipeline,
+        stage=stage,
+        owner=data.get("owner"),
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+    )
+    for field in UPDATABLE_FIELDS:
+        if field not in ("name", "first_name", "last_name") and data.get(field) not in (None, ""):
+            setattr(lead, field, data[field])
+    if not lead.source_type:
+        lead.source_type = SourceType.MANUAL
+    lead.save()
+    tags = tags_resolve(workspace=workspace, names=data.get("tags") or [])
+    LeadTag.objects.bulk_create([LeadTag(lead=lead, tag=tag) for tag in tags[:MAX_TAGS_PER_LEAD]])
+    _activity(
+        lead=lead,
+        type=ActivityType.CREATED,
+        actor=actor,
+        data={"source": lead.source_type, "stage": stage.name, "stageId": str(stage.pk)},
+        at=now,
+    ).save()
+    return lead
+
+
+def _lock(lead: Lead) -> Lead:
+    return Lead.objects.select_for_update().select_related("stage", "pipeline", "company", "owner").get(pk=lead.pk)
+
+
+def _display(value):
+    if value is None:
+        return None
+    return value if isinstance(value, (str, int, float, bool, list, dict)) else str(value)
+
+
+@transaction.atomic
+def lead_update(*, lead: Lead, actor: User | None, data: dict[str, Any]) -> Lead:
+    """Updates the given fields; records each change (old → new) in one activity. Unchanged values
+    are not recorded; an update that changes nothing writes nothing."""
+    lead = _lock(lead)
+    if lead.is_deleted:
+        raise ValidationError({"lead": "This lead is deleted."})
+    data = _clean_contact_fields(workspace=lead.workspace, data=dict(data))
+    changes: dict[str, dict] = {}
+    update_fields: list[str] = []
+
+    if "name" in data and not (data["name"] or "").strip():
+        raise ValidationError({"name": "A lead needs a name."})
+    for field in UPDATABLE_FIELDS:
+        if field not in data:
+            continue
+        new = (data[field] or "") if isinstance(getattr(lead, field), str) else data[field]
+        if isinstance(new, str):
+            new = new.strip()
+        old = getattr(lead, field)
+        if new != old:
+            setattr(lead, field, new)
+            changes[field] = {"from": old, "to": new}
+            update_fields.append(field)
+
+    if "company" in data:
+        company = company_resolve(workspace=lead.workspace, data=data["company"])
+        if company != lead.company:
+            changes["company"] = {
+                "from": lead.company.name if lead.company else None,
+                "to": company.name if company else None,
+            }
+            lead.company = company
+            update_fields.append("company")
+
+    if "custom_fields" in data:
+        merged = custom_fields_merge(lead.custom_fields, data["custom_fields"] or {})
+        if merged != lead.custom_fields:
+            before = {k: v for k, v in lead.custom_fields.items() if k != DISPLAY_NAMES_KEY}
+            after = {k: v for k, v in merged.items() if k != DISPLAY_NAMES_KEY}
+            changes["custom_fields"] = {
+                "from": {k: before.get(k) for k in set(before) | set(after) if before.get(k) != after.get(k)},
+                "to": {k: after.get(k) for k in set(before) | set(after) if before.get(k) != after.get(k)},
+            }
+            lead.custom_fields = merged
+            update_fields.append("custom_fields")
+
+    activities = []
+    now = timezone.now()
+    if changes:
+        activities.append(_activity(lead=lead, type=ActivityType.FIELD_UPDATED, actor=actor, data={"changes": changes}, at=now))
+    if "tags" in data and data["tags"] is not None:
+        activities += _tags_set(lead=lead, names=data["tags"], actor=actor, at=now)
+    if "stage" in data and data["stage"] is not None and data["stage"].pk != lead.stage_id:
+        activities.append(_stage_change(lead=lead, stage=data["stage"], actor=actor, at=now))
+        update_fields += ["stage", "pipeline"]
+    if "owner" in data and (data["owner"].pk if data["owner"] else None) != lead.owner_id:
+        activities.append(_owner_change(lead=lead, owner=data["owner"], actor=actor, at=now))
+        update_fields.append("owner")
+
+    if activities:
+        lead.updated_at = lead.last_activity_at = now
+        lead.save(update_fields=[*dict.fromkeys(update_fields), "updated_at", "last_activity_at"])
+        LeadActivity.objects.bulk_create(activities)
+    return lead
+
+
+def _stage_change(*, lead: Lead, stage: Stage, actor, at) -> LeadActivity:
+    if stage.workspace_id != lead.workspace_id:
+        raise ValidationError({"stageId": "Unknown stage."})
+    data = {
+        "fromStageId": str(lead.stage_id),
+        "fromStage": lead.stage.name,
+        "toStageId": str(stage.pk),
+        "toStage": stage.name,
+    }
+    if stage.pipeline_id != lead.pipeline_id:
+        data["fromPipelineId"], data["toPipelineId"] = str(lead.pipeline_id), str(stage.pipeline_id)
+    lead.stage, lead.pipeline = stage, stage.pipeline
+    return _activity(lead=lead, type=ActivityType.STAGE_MOVED, actor=actor, data=data, at=at)
+
+
+def _owner_change(*, lead: Lead, owner: User | None, actor, at) -> LeadActivity:
+    data = {
+        "fromUserId": lead.owner_id,
+        "from": lead.owner.display_name if lead.owner else None,
+        "toUserId": owner.pk if owner else None,
+        "to": owner.display_name if owner else None,
+    }
+    lead.owner = owner
+    return _activity(lead=lead, type=ActivityType.ASSIGNED, actor=actor, data=data, at=at)
+
+
+def _tags_set(*, lead: Lead, names: list[str], actor, at) -> list[LeadActivity]:
+    wanted = {tag.name: tag for tag in tags_resolve(workspace=lead.workspace, names=names)}
+    if len(wanted) > MAX_TAGS_PER_LEAD:
+        raise ValidationError({"tags": f"A lead has at most {MAX_TAGS_PER_LEAD} tags."})
+    current = {lt.tag.name: lt for lt in LeadTag.objects.filter(lead=lead).select_related("tag")}
+    added = sorted(set(wanted) - set(current))
+    removed = sorted(set(current) - set(wanted))
+    LeadTag.objects.bulk_create([LeadTag(lead=lead, tag=wanted[name]) for name in added], ignore_conflicts=True)
+    LeadTag.objects.filter(lead=lead, tag__name__in=removed).delete()
+    activities = []
+    if added:
+        activities.append(_activity(lead=lead, type=ActivityType.TAGGED, actor=actor, data={"tags": added}, at=at))
+    if removed:
+        activities.append(_activity(lead=lead, type=ActivityType.UNTAGGED, actor=actor, data={"tags": removed}, at=at))
+    return activities
+
+
+@transaction.atomic
+def lead_tags_change(*, lead: Lead, actor: User | None, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Lead:
+    lead = _lock(lead)
+    current = set(lead.tags.values_list("name", flat=True))
+    wanted = (current | {normalize_tag(n) for n in add if normalize_tag(n)}) - {normalize_tag(n) for n in remove}
+    activities = _tags_set(lead=lead, names=sorted(wanted), actor=actor, at=timezone.now())
+    if activities:
+        _touch(lead)
+        LeadActivity.objects.bulk_create(activities)
+    return lead
+
+
+def _touch(lead: Lead) -> None:
+    now = timezone.now()
+    Lead.objects.filter(pk=lead.pk).update(updated_at=now, last_activity_at=now)
+    lead.updated_at = lead.last_activity_at = now
+
+
+@transaction.atomic
+def lead_stage_move(*, lead: Lead, stage: Stage, actor: User | None) -> Lead:
+    """Moves the lead to `stage` (any pipeline of its workspace). Moving to its current stage is a no-op."""
+    lead = _lock(lead)
+    if lead.is_deleted:
+        raise ValidationError({"lead": "This lead is deleted."})
+    if stage.pk == lead.stage_id:
+        return lead
+    activity = _stage_change(lead=lead, stage=stage, actor=actor, at=timezone.now())
+    lead.updated_at = lead.last_activity_at = activity.created_at
+    lead.save(update_fields=["stage", "pipeline", "updated_at", "last_activity_at"])
+    activity.save()
+    return lead
+
+
+@transaction.atomic
+def lead_assign(*, lead: Lead, owner: User | None, actor: User | None) -> Lead:
+    """Sets the lead's owner (None unassigns); the caller has checked `owner` is a member."""
+    lead = _lock(lead)
+    if lead.is_deleted:
+        raise ValidationError({"lead": "This lead is deleted."})
+    if (owner.pk if owner else None) == lead.owner_id:
+        return lead
+    activity = _owner_change(lead=lead, owner=owner, actor=actor, at=timezone.now())
+    lead.updated_at = lead.last_activity_at = activity.created_at
+    lead.save(update_fields=["owner", "updated_at", "last_activity_at"])
+    activity.save()
+    return lead
+
+
+@transaction.atomic
+def lead_note_add(*, lead: Lead, author: User | None, text: str) -> Note:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"value": "A note needs some text."})
+    lead = _lock(lead)
+    if lead.is_deleted:
+        raise ValidationError({"lead": "This lead is deleted."})
+    note = Note.objects.create(workspace_id=lead.workspace_id, lead=lead, author=author, text=text)
+    _activity(
+        lead=lead, type=ActivityType.NOTE_ADDED, actor=author, data={"noteId": str(note.pk), "preview": text[:140]}, at=note.created_at
+    ).save()
+    _touch(lead)
+    return note
+
+
+@transaction.atomic
+def lead_delete(*, lead: Lead, actor: User | None) -> Lead:
+    """Soft delete: the lead leaves lists and the board; its history stays."""
+    lead = _lock(lead)
+    if lead.is_deleted:
+        return lead
+    now = timezone.now()
+    lead.deleted_at = lead.updated_at = now
+    lead.save(update_fields=["deleted_at", "updated_at"])
+    _activity(lead=lead, type=ActivityType.DELETED, actor=actor, at=now).save()
+    return lead
+
+
+@transaction.atomic
+def lead_convert(*, lead: Lead, actor: User | None, name: str | None = None, platform: str = "") -> tuple[Contact, bool]:
+    """Converts the lead to a contact. Returns (contact, created).
+
+    Converting twice returns the same contact; a contact of the workspace with the same email or
+    phone is linked instead of creating a duplicate. Name, email, phone, custom fields and notes
+    carry over.
+    """
+    lead = _lock(lead)
+    if lead.is_deleted:
+        raise ValidationError({"lead": "This lead is deleted."})
+    if lead.contact_id is not None:
+        return lead.contact, False
+
+    match = Q()
+    if lead.email:
+        match |= Q(email=lead.email)
+    if lead.phone:
+        match |= Q(phone=lead.phone)
+    contact = Contact.objects.filter(Q(workspace_id=lead.workspace_id) & match).order_by("created_at").first() if match else None
+    created = contact is None
+    if created:
+        contact = Contact.objects.create(
+            workspace_id=lead.workspace_id,
+            name=(name or lead.name).strip()[:200] or lead.name,
+            email=lead.email,
+            phone=lead.phone,
+            custom_fields=lead.custom_fields,
+            platform=platform,
+        )
+    else:
+        contact.custom_fields = custom_fields_merge(
+            {k: v for k, v in lead.custom_fields.items()}, {k: v for k, v in contact.custom_fields.items() if k != DISPLAY_NAMES_KEY}
+        )
+        contact.save(update_fields=["custom_fields"])
+    Note.objects.filter(lead=lead, contact__isnull=True).update(contact=contact)
+
+    now = timezone.now()
+    lead.contact, lead.converted_at, lead.status = contact, now, LeadStatus.CONVERTED
+    lead.updated_at = lead.last_activity_at = now
+    lead.save(update_fields=["contact", "converted_at", "status", "updated_at", "last_activity_at"])
+    _activity(
+        lead=lead,
+        type=ActivityType.CONVERTED,
+        actor=actor,
+        data={"contactId": str(contact.pk), "contactName": contact.name, "linkedExisting": not created},
+        at=now,
+    ).save()
+    return contact, created
+
+
+def leads_move_stage_bulk(*, workspace: Workspace, source_stage: Stage, target_stage: Stage, actor, reason: str) -> int:
+    """Moves every lead of `source_stage` (deleted ones too, so none is orphaned) to `target_stage`."""
+    lead_ids = list(Lead.objects.filter(workspace=workspace, stage=source_stage).values_list("pk", flat=True))
+    return _bulk_move(
+        workspace=workspace, lead_ids=lead_ids, stage=target_stage, actor=actor, extra={"reason": reason}, from_stage=source_stage
+    )
+
+
+def _bulk_move(
+    *, workspace: Workspace, lead_ids: list, stage: Stage, actor, extra: dict | None = None, from_stage: Stage | None = None
+) -> int:
+    if not lead_ids:
+        return 0
+    now = timezone.now()
+    rows = list(Lead.objects.filter(workspace=workspace, pk__in=lead_ids).exclude(stage=stage).values_list("pk", "stage_id", "stage__name"))
+    Lead.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+        stage=stage, pipeline=stage.pipeline_id, updated_at=now, last_activity_at=now
+    )
+    LeadActivity.objects.bulk_create(
+        LeadActivity(
+            workspace=workspace,
+            lead_id=pk,
+            type=ActivityType.STAGE_MOVED,
+            actor=actor,
+            created_at=now,
+            data={
+                "fromStageId": str(stage_id),
+                "fromStage": stage_name,
+                "toStageId": str(stage.pk),
+                "toStage": stage.name,
+                **(extra or {}),
+            },
+        )
+        for pk, stage_id, stage_name in rows
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def leads_bulk_action(
+    *,
+    workspace: Workspace,
+    actor: User | None,
+    action: str,
+    lead_ids: list,
+    stage: Stage | None = None,
+    owner: User | None = None,
+    tags: list[str] | None = None,
+) -> dict:
+    """Applies one action to many leads in one transaction, set-based. Ids that are not live leads
+    of this workspace are reported as not found, never touched."""
+    if len(lead_ids) > BULK_MAX_LEADS:
+        raise ValidationError({"leadIds": f"At most {BULK_MAX_LEADS} leads per request."})
+    live = Lead.objects.filter(workspace=workspace, pk__in=lead_ids).alive()
+    found = {str(pk) for pk in live.select_for_update().values_list("pk", flat=True)}
+    not_found = [str(lead_id) for lead_id in dict.fromkeys(str(i) for i in lead_ids) if str(lead_id) not in found]
+    now = timezone.now()
+
+    if action == "move_stage":
+        if stage is None:
+            raise ValidationError({"stageId": "move_stage needs a stageId."})
+        changed = _bulk_move(workspace=workspace, lead_ids=list(found), stage=stage, actor=actor, extra={"bulk": True})
+    elif action == "assign":
+        rows = (
+            list(live.exclude(owner=owner).values_list("pk", "owner_id"))
+            if owner
+            else list(live.filter(owner__isnull=False).values_list("pk", "owner_id"))
+        )
+        Lead.objects.filter(pk__in=[pk for pk, _ in rows]).update(owner=owner, updated_at=now, last_activity_at=now)
+        LeadActivity.objects.bulk_create(
+            _activity(
+                lead=Lead(pk=pk, workspace=workspace),
+                type=ActivityType.ASSIGNED,
+                actor=actor,
+                at=now,
+                data={
+                    "fromUserId": old,
+                    "toUserId": owner.pk if owner else None,
+                    "to": owner.display_name if owner else None,
+                    "bulk": True,
+                },
+            )
+            for pk, old in rows
+        )
+        changed = len(rows)
+    elif action == "delete":
+        ids = list(found)
+        live.update(deleted_at=now, updated_at=now)
+        LeadActivity.objects.bulk_create(
+            _activity(lead=Lead(pk=pk, workspace=workspace), type=ActivityType.DELETED, actor=actor, at=now, data={"bulk": True})
+            for pk in ids
+        )
+        changed = len(ids)
+    elif action == "tag":
+        resolved = tags_resolve(workspace=workspace, names=tags or [])
+        if not resolved:
+            raise ValidationError({"tags": "tag needs at least one tag."})
+        existing = {
+            (str(lead_id), tag_id)
+            for lead_id, tag_id in LeadTag.objects.filter(lead_id__in=found, tag__in=resolved).values_list("lead_id", "tag_id")
+        }
+        new_links = [LeadTag(lead_id=pk, tag=tag) for pk in sorted(found) for tag in resolved if (pk, tag.pk) not in existing]
+        LeadTag.objects.bulk_create(new_links, ignore_conflicts=True)
+        tagged: dict[str, list[str]] = {}
+        for link in new_links:
+            tagged.setdefault(str(link.lead_id), []).append(link.tag.name)
+        Lead.objects.filter(pk__in=list(tagged)).update(updated_at=now, last_activity_at=now)
+        LeadActivity.objects.bulk_create(
+            _activity(
+                lead=Lead(pk=pk, workspace=workspace),
+                type=ActivityType.TAGGED,
+                actor=actor,
+                at=now,
+                data={"tags": sorted(names), "bulk": True},
+            )
+            for pk, names in tagged.items()
+        )
+        changed = len(tagged)
+    else:
+        raise ValidationError({"action": "Choose one of: move_stage, assign, delete, tag."})
+    return {"action": action, "requested": len(set(map(str, lead_ids))), "matched": len(found), "updated": changed, "notFound": not_found}

@@ -1,0 +1,47 @@
+import json
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+from leadsmgr.api.exceptions import PayloadTooLarge
+
+MAX_JSON_DEPTH = 32
+
+
+def json_depth_exceeds(value, limit: int) -> bool:
+    """True when containers nest deeper than `limit`; iterative, so hostile input cannot recurse."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+class StrictJSONParser(JSONParser):
+    """JSON only, no NaN/Infinity, bounded size and nesting; every failure is a clear 4xx."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        if not raw.strip():
+            return {}
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except RecursionError:
+            raise ParseError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.") from None
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ParseError(f"Malformed JSON: {error}") from None
+        if json_depth_exceeds(data, MAX_JSON_DEPTH):
+            raise ParseError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
+        return data
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")

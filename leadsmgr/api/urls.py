@@ -1,0 +1,17 @@
+from django.urls import path
+
+from leads.api import views as leads
+from pipelines.api import views as pipelines
+
+urlpatterns = [
+    path("leads", leads.LeadListCreateApi.as_view(), name="api-leads"),
+    path("leads/bulk-action", leads.LeadBulkActionApi.as_view(), name="api-leads-bulk"),
+    path("leads/<str:lead_id>", leads.LeadDetailApi.as_view(), name="api-lead"),
+    path("leads/<str:lead_id>/stage", leads.LeadStageApi.as_view(), name="api-lead-stage"),
+    path("leads/<str:lead_id>/assign", leads.LeadAssignApi.as_view(), name="api-lead-assign"),
+    path("leads/<str:lead_id>/convert", leads.LeadConvertApi.as_view(), name="api-lead-convert"),
+    path("leads/<str:lead_id>/notes", leads.LeadNotesApi.as_view(), name="api-lead-notes"),
+    path("lead-pipelines", pipelines.PipelineListCreateApi.as_view(), name="api-pipelines"),
+    path("lead-pipelines/ensure-default", pipelines.PipelineEnsureDefaultApi.as_view(), name="api-pipelines-ensure-default"),
+    path("lead-pipelines/<str:pipeline_id>", pipelines.PipelineDetailApi.as_view(), name="api-pipeline"),
+]

@@ -1,0 +1,76 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from workspaces.admin_scoping import WorkspaceScopedAdmin, administered_workspace_ids
+from workspaces.models import ApiToken, Membership, User, Workspace
+from workspaces.services import api_token_revoke
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "first_name", "last_name", "is_staff", "is_active", "last_login"]
+    search_fields = ["email", "first_name", "last_name"]
+    readonly_fields = ["last_login", "date_joined"]
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(memberships__workspace__in=administered_workspace_ids(request.user)).distinct()
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "default_region", "created_at"]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["id", "created_at"]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=administered_workspace_ids(request.user))
+
+
+@admin.register(Membership)
+class MembershipAdmin(WorkspaceScopedAdmin):
+    list_display = ["user", "workspace", "role", "created_at"]
+    list_filter = ["role", "workspace"]
+    search_fields = ["user__email", "workspace__name"]
+    readonly_fields = ["created_at"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(WorkspaceScopedAdmin):
+    workspace_lookup = "membership__workspace"
+    list_display = ["hint", "name", "membership", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["membership__workspace", "revoked_at"]
+    search_fields = ["name", "hint", "membership__user__email"]
+    readonly_fields = ["hint", "key_hash", "membership", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        # Tokens are issued with `manage.py issue_token`, which shows the raw value once.
+        return False
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            api_token_revoke(token=token)
+        self.message_user(request, f"Revoked {queryset.count()} token(s).", messages.SUCCESS)
