@@ -196,7 +196,7 @@ def lead_create(*, workspace: Workspace, actor: User | None, data: dict[str, Any
 
 
 def _lock(lead: Lead) -> Lead:
-    return Lead.objects.select_for_update().select_related("stage", "pipeline", "company", "owner").get(pk=lead.pk)
+    return Lead.objects.select_for_update(of=("self",)).select_related("stage", "pipeline", "company", "owner").get(pk=lead.pk)
 
 
 def _display(value):

@@ -1,0 +1,71 @@
+"""Pure normalizers: no database."""
+
+import pytest
+
+from leads.normalization import InvalidValue, camel_case_key, normalize_email, normalize_phone, normalize_tag, split_full_name
+from leads.services import custom_fields_merge
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(" Jane.Doe@Acme.COM ", "jane.doe@acme.com"), ("", ""), ("a+tag@sub.example.org", "a+tag@sub.example.org")],
+)
+def test_normalize_email(raw, expected):
+    assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["jane", "jane@", "@acme.com", "jane@@acme.com", "jane doe@acme.com"])
+def test_invalid_email_raises(raw):
+    with pytest.raises(InvalidValue):
+        normalize_email(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("+1-555-123-4567", "US", ("+15551234567", True)),
+        ("(415) 555-0134", "US", ("+14155550134", True)),
+        ("020 7946 0958", "GB", ("+442079460958", True)),
+        ("call me", "US", ("call me", False)),
+        ("12", "US", ("12", False)),
+        ("", "US", ("", True)),
+    ],
+)
+def test_normalize_phone(raw, region, expected):
+    assert normalize_phone(raw, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("budget_range", "budgetRange"),
+        ("Budget Range", "budgetRange"),
+        ("budgetRange", "budgetRange"),
+        ("utm-source", "utmSource"),
+        ("contact.first_name", "contact.firstName"),
+    ],
+)
+def test_camel_case_key(raw, expected):
+    assert camel_case_key(raw) == expected
+
+
+def test_split_full_name_and_tags():
+    assert split_full_name("Jane van der Berg") == ("Jane", "van der Berg")
+    assert split_full_name("Cher") == ("Cher", "")
+    assert normalize_tag("  High   Intent ") == "high intent"
+
+
+def test_custom_fields_keep_original_names_for_display():
+    merged = custom_fields_merge({}, {"budget_range": "$10k", "Annual Revenue": 5})
+    assert merged == {
+        "budgetRange": "$10k",
+        "annualRevenue": 5,
+        "_displayNames": {"budgetRange": "budget_range", "annualRevenue": "Annual Revenue"},
+    }
+
+
+def test_custom_fields_merge_updates_removes_and_honours_given_display_names():
+    existing = {"budget": 1, "timeline": "Q1", "_displayNames": {"budget": "Budget", "timeline": "Timeline"}}
+    merged = custom_fields_merge(existing, {"budget": 2, "timeline": None, "seats": 10, "_displayNames": {"seats": "Number of seats"}})
+    assert merged == {"budget": 2, "seats": 10, "_displayNames": {"budget": "Budget", "seats": "Number of seats"}}
+    assert custom_fields_merge(existing, {"budget": None, "timeline": None}) == {}
