@@ -11,10 +11,13 @@ export DEBUG ?= 1
 
 .PHONY: install run web migrate seed test lint format bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@# htmx and SortableJS come from npm and are served as our own static files (no CDN).
+	@command -v npm >/dev/null 2>&1 || { echo "npm is needed for the UI's front-end libraries (apt-get install npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)

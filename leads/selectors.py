@@ -1,7 +1,7 @@
 """Reads of leads, prefetched so serializers and templates never query per lead."""
 
 import django_filters
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from leads.models import Lead, LeadActivity, Note, SourceType, Tag
 from workspaces.models import User, Workspace
@@ -102,3 +102,36 @@ def lead_get_detail(*, workspace: Workspace, lead_id) -> Lead:
     )
     lead.recent_notes = list(Note.objects.filter(lead=lead).select_related("author").order_by("-created_at")[:DETAIL_NOTE_LIMIT])
     return lead
+
+
+BOARD_PAGE_SIZE = 50
+# The board's query parameters and the list filter each feeds.
+BOARD_FILTER_PARAMS = {"search": "search", "source": "source", "owner": "assignedTo", "tag": "tag"}
+
+
+def board_filter_params(params) -> dict[str, str]:
+    return {target: params.get(name, "").strip() for name, target in BOARD_FILTER_PARAMS.items() if params.get(name, "").strip()}
+
+
+def lead_board_queryset(*, workspace: Workspace, pipeline, params, user: User | None) -> QuerySet[Lead]:
+    """The pipeline's live leads matching the board's filters; invalid filter values are ignored."""
+    request = type("FilterRequest", (), {"user": user})()
+    queryset = leads_base(workspace=workspace).filter(pipeline=pipeline)
+    return LeadFilter(board_filter_params(params), queryset=queryset, request=request).qs
+
+
+def lead_board_columns(*, workspace: Workspace, pipeline, params, user: User | None) -> list[dict]:
+    """One column per stage, in order: exact counts from one aggregate query, and the newest
+    BOARD_PAGE_SIZE cards of each stage."""
+    queryset = lead_board_queryset(workspace=workspace, pipeline=pipeline, params=params, user=user)
+    counts = dict(queryset.order_by().values_list("stage_id").annotate(n=Count("id")).values_list("stage_id", "n"))
+    columns = []
+    for stage in pipeline.stages.all():
+        count = counts.get(stage.pk, 0)
+        cards = list(board_cards(queryset=queryset, stage=stage, offset=0)) if count else []
+        columns.append({"stage": stage, "count": count, "cards": cards, "has_more": count > len(cards)})
+    return columns
+
+
+def board_cards(*, queryset: QuerySet[Lead], stage, offset: int) -> QuerySet[Lead]:
+    return queryset.filter(stage=stage).order_by("-created_at", "-id")[offset : offset + BOARD_PAGE_SIZE]

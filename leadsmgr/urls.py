@@ -1,16 +1,34 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as default_server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from leads import views as lead_views
 from leadsmgr import views as health
 from leadsmgr.api.errors import error_response
-from pipelines import views as board
+from pipelines import views as board_views
 from workspaces import views as workspace_views
 
 urlpatterns = [
-    path("", board.home, name="home"),
-    path("leads/", board.board, name="board"),
+    path("", board_views.home, name="home"),
+    path("leads/", board_views.board, name="board"),
+    path("leads/new", lead_views.lead_new, name="lead-new"),
+    path("leads/bulk", lead_views.leads_bulk, name="leads-bulk"),
+    path("leads/columns/<str:stage_id>", board_views.column_more, name="board-column-more"),
+    path("leads/<str:lead_id>/", lead_views.lead_drawer, name="lead-drawer"),
+    path("leads/<str:lead_id>/move", lead_views.lead_move, name="lead-move"),
+    path("leads/<str:lead_id>/edit", lead_views.lead_edit, name="lead-edit"),
+    path("leads/<str:lead_id>/stage", lead_views.lead_stage, name="lead-stage"),
+    path("leads/<str:lead_id>/notes", lead_views.lead_note, name="lead-note"),
+    path("leads/<str:lead_id>/tags", lead_views.lead_tags, name="lead-tags"),
+    path("leads/<str:lead_id>/assign", lead_views.lead_assign, name="lead-assign"),
+    path("leads/<str:lead_id>/convert", lead_views.lead_convert, name="lead-convert"),
+    path("leads/<str:lead_id>/delete", lead_views.lead_delete, name="lead-delete"),
+    path("pipelines/new", board_views.pipeline_new, name="pipeline-new"),
+    path("pipelines/<str:pipeline_id>/settings", board_views.pipeline_settings, name="pipeline-settings"),
+    path("pipelines/<str:pipeline_id>/delete", board_views.pipeline_delete, name="pipeline-delete"),
     path("workspace/switch", workspace_views.switch_workspace, name="workspace-switch"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -27,22 +45,20 @@ urlpatterns = [
     ),
 ]
 
+API_PREFIXES = ("/api/", "/webhooks/")
 
-def api_not_found(request, exception=None):
-    if request.path.startswith(("/api/", "/webhooks/")):
+
+def not_found(request, exception=None):
+    if request.path.startswith(API_PREFIXES):
         return error_response(404, "not_found", "Not found.")
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception)
 
 
 def server_error(request):
-    if request.path.startswith(("/api/", "/webhooks/")):
+    if request.path.startswith(API_PREFIXES):
         return error_response(500, "server_error", "Something went wrong on our side.")
-    from django.views.defaults import server_error as default_server_error
-
     return default_server_error(request)
 
 
-handler404 = api_not_found
+handler404 = not_found
 handler500 = server_error

@@ -1,40 +1,166 @@
-from django.contrib.auth.decorators import login_required
-from django.db.models import Count
-from django.http import HttpResponseForbidden
+"""The kanban board and pipeline settings: thin views over selectors and pipelines.services."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
-from leads.selectors import leads_base
-from pipelines.selectors import pipelines_with_stages
-from pipelines.services import pipeline_ensure_default
-
-CARDS_PER_COLUMN = 50
+from leads.models import SourceType
+from leads.selectors import BOARD_FILTER_PARAMS, board_cards, lead_board_columns, lead_board_queryset
+from pipelines import services
+from pipelines.models import Stage, StageType
+from pipelines.selectors import pipeline_get, pipelines_with_stages
+from workspaces.decorators import workspace_permission_required
+from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW
+from workspaces.scoping import scoped_get_or_404
+from workspaces.selectors import workspace_members
 
 
 def home(request):
     return redirect("board" if request.user.is_authenticated else "login")
 
 
-@login_required
-def board(request):
-    """The pipeline board: one column per stage with its exact count and its newest cards."""
-    workspace = request.workspace
-    if workspace is None:
-        return HttpResponseForbidden("You are not a member of any workspace yet. Ask an admin to invite you.")
-    default, _ = pipeline_ensure_default(workspace=workspace)
-    pipelines = list(pipelines_with_stages(workspace=workspace))
-    pipeline = next((p for p in pipelines if str(p.pk) == request.GET.get("pipeline")), default)
-    if pipeline is default:
+def _active_pipeline(request):
+    default, _ = services.pipeline_ensure_default(workspace=request.workspace)
+    pipelines = list(pipelines_with_stages(workspace=request.workspace))
+    wanted = request.GET.get("pipeline") or str(default.pk)
+    pipeline = next((p for p in pipelines if str(p.pk) == wanted), None)
+    if pipeline is None:
         pipeline = next(p for p in pipelines if p.pk == default.pk)
-    stages = list(pipeline.stages.all())
-    leads = leads_base(workspace=workspace).filter(pipeline=pipeline)
-    counts = leads.values("stage_id").annotate(n=Count("id")).order_by()
-    count_by_stage = {row["stage_id"]: row["n"] for row in counts}
-    columns = []
-    for stage in stages:
-        cards = list(leads.filter(stage=stage).order_by("-created_at", "-id")[:CARDS_PER_COLUMN])
-        columns.append({"stage": stage, "count": count_by_stage.get(stage.pk, 0), "cards": cards})
+    return pipelines, pipeline
+
+
+def _filters(request) -> dict[str, str]:
+    return {name: request.GET.get(name, "").strip() for name in BOARD_FILTER_PARAMS}
+
+
+@require_GET
+@workspace_permission_required(LEADS_VIEW)
+def board(request):
+    """One column per stage, with exact counts; the first cards of each column, more on scroll.
+    A request from the board itself (htmx, target board-columns) gets only the columns."""
+    pipelines, pipeline = _active_pipeline(request)
+    columns = lead_board_columns(workspace=request.workspace, pipeline=pipeline, params=request.GET, user=request.user)
+    context = {
+        "pipelines": pipelines,
+        "pipeline": pipeline,
+        "columns": columns,
+        "total": sum(column["count"] for column in columns),
+        "filters": _filters(request),
+        "query": request.GET.urlencode(),
+        "members": workspace_members(workspace=request.workspace),
+        "sources": SourceType.choices,
+    }
+    if request.htmx and request.htmx.target == "board-columns":
+        return render(request, "pipelines/_columns.html", context)
+    return render(request, "pipelines/board.html", context)
+
+
+@require_GET
+@workspace_permission_required(LEADS_VIEW)
+def column_more(request, stage_id):
+    stage = scoped_get_or_404(Stage.objects.select_related("pipeline"), request.workspace, pk=stage_id)
+    try:
+        offset = max(int(request.GET.get("offset", "0")), 0)
+    except ValueError:
+        offset = 0
+    queryset = lead_board_queryset(workspace=request.workspace, pipeline=stage.pipeline, params=request.GET, user=request.user)
+    cards = list(board_cards(queryset=queryset, stage=stage, offset=offset))
+    total = queryset.filter(stage=stage).count()
+    next_offset = offset + len(cards)
     return render(
         request,
-        "pipelines/board.html",
-        {"pipelines": pipelines, "pipeline": pipeline, "columns": columns, "total": sum(count_by_stage.values())},
+        "pipelines/_cards.html",
+        {
+            "cards": cards,
+            "stage": stage,
+            "next_offset": next_offset,
+            "has_more": next_offset < total,
+            "query": _query_without_offset(request),
+        },
     )
+
+
+def _query_without_offset(request) -> str:
+    query = request.GET.copy()
+    query.pop("offset", None)
+    return query.urlencode()
+
+
+def _stage_specs_from_post(post) -> tuple[list[services.StageSpec], dict[str, str]]:
+    """Reads the settings form: rows in their on-screen order; a row marked removed names where its
+    leads go."""
+    ids, names, colors, types = (
+        post.getlist("stage_id"),
+        post.getlist("stage_name"),
+        post.getlist("stage_color"),
+        post.getlist("stage_type"),
+    )
+    removed = set(post.getlist("remove"))
+    specs, reassign = [], {}
+    for stage_id, name, color, stage_type in zip(ids, names, colors, types, strict=False):
+        if stage_id and stage_id in removed:
+            if post.get(f"move_to_{stage_id}"):
+                reassign[stage_id] = post[f"move_to_{stage_id}"]
+            continue
+        specs.append(services.StageSpec(id=stage_id or None, name=name, color=color, type=stage_type))
+    return specs, reassign
+
+
+@workspace_permission_required(LEADS_MANAGE)
+def pipeline_settings(request, pipeline_id):
+    pipeline = pipeline_get(workspace=request.workspace, pipeline_id=pipeline_id)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        specs, reassign = _stage_specs_from_post(request.POST)
+        try:
+            services.pipeline_update(
+                pipeline=pipeline, actor=request.user, name=request.POST.get("name", ""), stages=specs, reassign=reassign
+            )
+        except ValidationError as error:
+            errors = error.message_dict
+        else:
+            messages.success(request, "Pipeline saved.")
+            return redirect(f"{reverse('pipeline-settings', args=[pipeline.pk])}")
+    return render(
+        request,
+        "pipelines/settings.html",
+        {
+            "pipeline": pipeline,
+            "pipelines": list(pipelines_with_stages(workspace=request.workspace)),
+            "stages": list(pipeline.stages.all()),
+            "stage_types": StageType.choices,
+            "errors": errors,
+        },
+        status=400 if errors else 200,
+    )
+
+
+@require_POST
+@workspace_permission_required(LEADS_MANAGE)
+def pipeline_new(request):
+    try:
+        pipeline = services.pipeline_create(
+            workspace=request.workspace,
+            name=request.POST.get("name", ""),
+            stages=[services.StageSpec(**stage) for stage in services.DEFAULT_STAGES],
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("board")
+    messages.success(request, f"Created pipeline {pipeline.name}.")
+    return redirect("pipeline-settings", pipeline_id=pipeline.pk)
+
+
+@require_POST
+@workspace_permission_required(LEADS_MANAGE)
+def pipeline_delete(request, pipeline_id):
+    pipeline = pipeline_get(workspace=request.workspace, pipeline_id=pipeline_id)
+    try:
+        moved = services.pipeline_delete(pipeline=pipeline, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("pipeline-settings", pipeline_id=pipeline.pk)
+    messages.success(request, f"Deleted pipeline {pipeline.name}; {moved} lead(s) moved to the default pipeline.")
+    return redirect("board")

@@ -1,0 +1,215 @@
+"""The board's lead actions: thin HTMX views over leads.services (the same services as the API)."""
+
+import json
+
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from leads import services
+from leads.forms import LeadCreateForm, LeadEditForm, NoteForm
+from leads.models import Lead
+from leads.selectors import lead_get_detail
+from pipelines.models import Stage
+from pipelines.selectors import pipelines_with_stages
+from workspaces.decorators import workspace_permission_required
+from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW, LEADS_WORK
+from workspaces.scoping import scoped, scoped_get_or_404
+from workspaces.selectors import workspace_member_or_none, workspace_members
+
+LEADS_CHANGED_EVENT = "leadsChanged"
+
+
+def _changed(response: HttpResponse, **detail) -> HttpResponse:
+    """Tells the board (listening for leadsChanged) to refresh its columns."""
+    response["HX-Trigger"] = json.dumps({LEADS_CHANGED_EVENT: detail or True})
+    return response
+
+
+def _drawer(request, lead_id, *, form=None, note_form=None, error: str = "", status: int = 200) -> HttpResponse:
+    lead = lead_get_detail(workspace=request.workspace, lead_id=lead_id)
+    custom_fields = [
+        (lead.custom_fields.get("_displayNames", {}).get(key, key), value)
+        for key, value in lead.custom_fields.items()
+        if key != "_displayNames"
+    ]
+    context = {
+        "lead": lead,
+        "custom_fields": custom_fields,
+        "form": form
+        or LeadEditForm(
+            initial={
+                "name": lead.name,
+                "email": lead.email,
+                "phone": lead.phone,
+                "company": lead.company.name if lead.company else "",
+                "title": lead.title,
+                "department": lead.department,
+                "status": lead.status,
+                "lifecycle_stage": lead.lifecycle_stage,
+            }
+        ),
+        "note_form": note_form or NoteForm(),
+        "members": workspace_members(workspace=request.workspace),
+        "stages": Stage.objects.filter(pipeline_id=lead.pipeline_id).order_by("position"),
+        "error": error,
+    }
+    return render(request, "leads/_drawer.html", context, status=status)
+
+
+def _lead(request, lead_id) -> Lead:
+    return scoped_get_or_404(scoped(Lead, request.workspace).alive(), request.workspace, pk=lead_id)
+
+
+@require_GET
+@workspace_permission_required(LEADS_VIEW)
+def lead_drawer(request, lead_id):
+    return _drawer(request, lead_id)
+
+
+@workspace_permission_required(LEADS_MANAGE)
+def lead_new(request):
+    pipelines = list(pipelines_with_stages(workspace=request.workspace))
+    pipeline = next((p for p in pipelines if str(p.pk) == request.POST.get("pipeline", request.GET.get("pipeline"))), None)
+    if request.method == "POST":
+        form = LeadCreateForm(request.POST)
+        if form.is_valid():
+            try:
+                lead = services.lead_create(
+                    workspace=request.workspace,
+                    actor=request.user,
+                    data={**form.service_data(), "source_type": "manual", "pipeline": pipeline},
+                )
+            except ValidationError as error:
+                form.add_service_errors(error)
+            else:
+                response = render(request, "leads/_lead_form.html", {"form": LeadCreateForm(), "pipeline": pipeline, "created": lead})
+                return _changed(response, created=str(lead.pk))
+    else:
+        form = LeadCreateForm()
+    return render(request, "leads/_lead_form.html", {"form": form, "pipeline": pipeline})
+
+
+@require_POST
+@workspace_permission_required(LEADS_WORK)
+def lead_move(request, lead_id):
+    """The board's drag and drop. Answers JSON; any non-2xx makes the board put the card back."""
+    lead = _lead(request, lead_id)
+    try:
+        stage = scoped(Stage, request.workspace).get(pk=request.POST.get("stage"))
+    except (Stage.DoesNotExist, ValidationError):
+        return JsonResponse({"ok": False, "error": "That stage does not exist any more. Reload the board."}, status=400)
+    try:
+        lead = services.lead_stage_move(lead=lead, stage=stage, actor=request.user)
+    except ValidationError as error:
+        return JsonResponse({"ok": False, "error": " ".join(error.messages)}, status=400)
+    return JsonResponse({"ok": True, "leadId": str(lead.pk), "stageId": str(lead.stage_id)})
+
+
+@require_POST
+@workspace_permission_required(LEADS_MANAGE)
+def lead_edit(request, lead_id):
+    lead = _lead(request, lead_id)
+    form = LeadEditForm(request.POST)
+    if form.is_valid():
+        try:
+            services.lead_update(lead=lead, actor=request.user, data=form.service_data())
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            return _changed(_drawer(request, lead_id))
+    return _drawer(request, lead_id, form=form)
+
+
+@require_POST
+@workspace_permission_required(LEADS_WORK)
+def lead_stage(request, lead_id):
+    lead = _lead(request, lead_id)
+    try:
+        stage = scoped(Stage, request.workspace).get(pk=request.POST.get("stage"))
+        services.lead_stage_move(lead=lead, stage=stage, actor=request.user)
+    except (Stage.DoesNotExist, ValidationError):
+        return _drawer(request, lead_id, error="Choose a stage of this workspace.")
+    return _changed(_drawer(request, lead_id))
+
+
+@require_POST
+@workspace_permission_required(LEADS_WORK)
+def lead_note(request, lead_id):
+    lead = _lead(request, lead_id)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _drawer(request, lead_id, note_form=form)
+    services.lead_note_add(lead=lead, author=request.user, text=form.cleaned_data["text"])
+    return _drawer(request, lead_id)
+
+
+@require_POST
+@workspace_permission_required(LEADS_MANAGE)
+def lead_tags(request, lead_id):
+    lead = _lead(request, lead_id)
+    add = [tag for tag in request.POST.get("add", "").split(",") if tag.strip()]
+    remove = request.POST.getlist("remove")
+    services.lead_tags_change(lead=lead, actor=request.user, add=add, remove=remove)
+    return _changed(_drawer(request, lead_id))
+
+
+@require_POST
+@workspace_permission_required(LEADS_WORK)
+def lead_assign(request, lead_id):
+    lead = _lead(request, lead_id)
+    raw_owner = request.POST.get("owner", "")
+    owner = workspace_member_or_none(workspace=request.workspace, user_id=raw_owner) if raw_owner else None
+    if raw_owner and owner is None:
+        return _drawer(request, lead_id, error="Choose a member of this workspace.")
+    if not request.membership.has_perm(LEADS_MANAGE) and (owner is None or owner.pk != request.user.pk):
+        return _drawer(request, lead_id, error="Your role may only assign leads to yourself.", status=403)
+    services.lead_assign(lead=lead, owner=owner, actor=request.user)
+    return _changed(_drawer(request, lead_id))
+
+
+@require_POST
+@workspace_permission_required(LEADS_WORK)
+def lead_convert(request, lead_id):
+    lead = _lead(request, lead_id)
+    services.lead_convert(lead=lead, actor=request.user, name=request.POST.get("name") or None)
+    return _changed(_drawer(request, lead_id))
+
+
+@require_POST
+@workspace_permission_required(LEADS_MANAGE)
+def lead_delete(request, lead_id):
+    lead = _lead(request, lead_id)
+    services.lead_delete(lead=lead, actor=request.user)
+    return _changed(render(request, "leads/_drawer_closed.html", {"message": f"{lead.name} was deleted."}), deleted=str(lead.pk))
+
+
+@require_POST
+@workspace_permission_required(LEADS_MANAGE)
+def leads_bulk(request):
+    action = request.POST.get("action", "")
+    lead_ids = request.POST.getlist("lead")
+    stage = owner = None
+    try:
+        if action == "move_stage":
+            stage = scoped(Stage, request.workspace).get(pk=request.POST.get("stage"))
+        if action == "assign" and request.POST.get("owner"):
+            owner = workspace_member_or_none(workspace=request.workspace, user_id=request.POST["owner"])
+            if owner is None:
+                raise ValidationError({"owner": "Choose a member of this workspace."})
+        if not lead_ids:
+            raise ValidationError({"lead": "Select at least one lead."})
+        result = services.leads_bulk_action(
+            workspace=request.workspace,
+            actor=request.user,
+            action=action,
+            lead_ids=lead_ids,
+            stage=stage,
+            owner=owner,
+            tags=[tag for tag in request.POST.get("tags", "").split(",") if tag.strip()],
+        )
+    except (Stage.DoesNotExist, ValidationError) as error:
+        message = " ".join(error.messages) if isinstance(error, ValidationError) else "Choose a stage."
+        return render(request, "leads/_bulk_result.html", {"error": message}, status=200)
+    return _changed(render(request, "leads/_bulk_result.html", {"result": result}))
