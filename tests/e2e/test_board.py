@@ -188,3 +188,29 @@ def test_a_viewer_cannot_drag_edit_or_configure(page, login, e2e_workspace, live
     assert response.status == 403
     lead.refresh_from_db()
     assert lead.stage.name == "New"
+
+
+def test_a_long_column_loads_more_cards_on_scroll(page, login, e2e_workspace):
+    for n in range(60):
+        make_lead(e2e_workspace, name=f"Many {n:02d}")
+    login(e2e_workspace)
+    new = column(page, "New")
+    expect(new.locator(".count")).to_have_text("60")
+    expect(new.locator(".lead-card")).to_have_count(50)
+    new.locator("li.more").scroll_into_view_if_needed()
+    expect(new.locator(".lead-card")).to_have_count(60)
+    expect(new.locator("li.more")).to_have_count(0)
+
+
+def test_password_change_and_logout(page, login, e2e_workspace, live_server):
+    user = login(e2e_workspace)
+    page.get_by_role("link", name="Password").click()
+    page.fill("#id_old_password", "pass-word-123")
+    page.fill("#id_new_password1", "a-much-better-secret-42")
+    page.fill("#id_new_password2", "a-much-better-secret-42")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("h1")).to_have_text("Password changed")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile("/accounts/login/"))
+    user.refresh_from_db()
+    assert user.check_password("a-much-better-secret-42")
