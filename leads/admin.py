@@ -31,7 +31,8 @@ class ActivityInline(admin.TabularInline):
 @admin.register(Lead)
 class LeadAdmin(WorkspaceScopedAdmin):
     list_display = ["name", "email", "phone", "company", "stage", "source_type", "score", "owner", "created_at", "deleted_at"]
-    list_filter = ["workspace", "source_type", "status", "lifecycle_stage", "pipeline", "stage", "deleted_at"]
+    related_filters = ("workspace", "pipeline", "stage")
+    plain_filters = ("source_type", "status", "lifecycle_stage", "deleted_at")
     search_fields = ["name", "email", "phone", "company__name"]
     list_select_related = ["company", "stage", "owner"]
     readonly_fields = ["id", "score", "created_at", "updated_at", "last_activity_at", "converted_at", "contact"]
@@ -45,7 +46,8 @@ class LeadAdmin(WorkspaceScopedAdmin):
 @admin.register(Company)
 class CompanyAdmin(WorkspaceScopedAdmin):
     list_display = ["name", "domain", "industry", "size", "workspace", "created_at"]
-    list_filter = ["workspace", "industry"]
+    related_filters = ("workspace",)
+    plain_filters = ("industry",)
     search_fields = ["name", "domain"]
     readonly_fields = ["id", "created_at"]
 
@@ -53,7 +55,8 @@ class CompanyAdmin(WorkspaceScopedAdmin):
 @admin.register(Contact)
 class ContactAdmin(WorkspaceScopedAdmin):
     list_display = ["name", "email", "phone", "platform", "workspace", "created_at"]
-    list_filter = ["workspace", "platform"]
+    related_filters = ("workspace",)
+    plain_filters = ("platform",)
     search_fields = ["name", "email", "phone"]
     readonly_fields = ["id", "created_at"]
 
@@ -61,14 +64,14 @@ class ContactAdmin(WorkspaceScopedAdmin):
 @admin.register(Tag)
 class TagAdmin(WorkspaceScopedAdmin):
     list_display = ["name", "workspace"]
-    list_filter = ["workspace"]
+    related_filters = ("workspace",)
     search_fields = ["name"]
 
 
 @admin.register(Note)
 class NoteAdmin(WorkspaceScopedAdmin):
     list_display = ["__str__", "lead", "contact", "author", "created_at"]
-    list_filter = ["workspace"]
+    related_filters = ("workspace",)
     search_fields = ["text", "lead__name"]
     readonly_fields = ["id", "author", "created_at"]
     raw_id_fields = ["lead", "contact"]
@@ -77,7 +80,8 @@ class NoteAdmin(WorkspaceScopedAdmin):
 @admin.register(LeadActivity)
 class LeadActivityAdmin(WorkspaceScopedAdmin):
     list_display = ["type", "lead", "actor", "created_at"]
-    list_filter = ["workspace", "type"]
+    related_filters = ("workspace",)
+    plain_filters = ("type",)
     search_fields = ["lead__name", "lead__email"]
     readonly_fields = ["lead", "type", "actor", "data", "created_at", "workspace"]
     list_select_related = ["lead", "actor"]

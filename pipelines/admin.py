@@ -14,7 +14,8 @@ class StageInline(admin.TabularInline):
 @admin.register(Pipeline)
 class PipelineAdmin(WorkspaceScopedAdmin):
     list_display = ["name", "workspace", "is_default", "created_at", "updated_at"]
-    list_filter = ["workspace", "is_default"]
+    related_filters = ("workspace",)
+    plain_filters = ("is_default",)
     search_fields = ["name"]
     readonly_fields = ["id", "created_at", "updated_at"]
     inlines = [StageInline]
@@ -23,6 +24,7 @@ class PipelineAdmin(WorkspaceScopedAdmin):
 @admin.register(Stage)
 class StageAdmin(WorkspaceScopedAdmin):
     list_display = ["name", "pipeline", "position", "color", "type", "workspace"]
-    list_filter = ["workspace", "type"]
+    related_filters = ("workspace",)
+    plain_filters = ("type",)
     search_fields = ["name", "pipeline__name"]
     readonly_fields = ["id", "created_at"]

@@ -13,6 +13,7 @@ from workspaces.models import Workspace
 MIN_STAGES = 2
 MAX_STAGES = 30
 HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+DEFAULT_COLOR = "#3B82F6"
 
 DEFAULT_PIPELINE_NAME = "Sales Pipeline"
 # Seed 001, "Default stages".
@@ -28,11 +29,14 @@ DEFAULT_STAGES: list[dict] = [
 
 @dataclass(frozen=True)
 class StageSpec:
-    """One stage as the caller wants it; `id` names an existing stage to keep, None adds one."""
+    """One stage as the caller wants it; `id` names an existing stage to keep, None adds one.
+
+    A colour or type left as None keeps a kept stage's current value; a new stage gets the defaults.
+    """
 
     name: str
-    color: str = "#3B82F6"
-    type: str = StageType.OPEN
+    color: str | None = None
+    type: str | None = None
     id: str | None = None
 
 
@@ -45,9 +49,9 @@ def _validate_stage_specs(stages: list[StageSpec]) -> None:
     for index, spec in enumerate(stages):
         if not spec.name.strip():
             errors[f"stages[{index}].name"] = "A stage needs a name."
-        if not HEX_COLOR.match(spec.color or ""):
+        if spec.color is not None and not HEX_COLOR.match(spec.color):
             errors[f"stages[{index}].color"] = "Use a hex colour such as #3B82F6."
-        if spec.type not in StageType.values:
+        if spec.type is not None and spec.type not in StageType.values:
             errors[f"stages[{index}].type"] = f"Choose one of: {', '.join(StageType.values)}."
     if errors:
         raise ValidationError(errors)
@@ -64,8 +68,8 @@ def pipeline_create(*, workspace: Workspace, name: str, stages: list[StageSpec],
             workspace=workspace,
             pipeline=pipeline,
             name=spec.name.strip(),
-            color=spec.color.upper(),
-            type=spec.type,
+            color=(spec.color or DEFAULT_COLOR).upper(),
+            type=spec.type or StageType.OPEN,
             position=position,
         )
         for position, spec in enumerate(stages)
@@ -139,7 +143,9 @@ def pipeline_update(
     saved: list[Stage] = []
     for position, spec in enumerate(stages):
         stage = current[spec.id] if spec.id else Stage(workspace=pipeline.workspace, pipeline=pipeline)
-        stage.name, stage.color, stage.type, stage.position = spec.name.strip(), spec.color.upper(), spec.type, position
+        stage.name, stage.position = spec.name.strip(), position
+        stage.color = (spec.color or stage.color or DEFAULT_COLOR).upper()
+        stage.type = spec.type or stage.type or StageType.OPEN
         saved.append(stage)
     Stage.objects.bulk_update([s for s in saved if not s._state.adding], ["name", "color", "type", "position"])
     Stage.objects.bulk_create([s for s in saved if s._state.adding])

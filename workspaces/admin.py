@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from workspaces.admin_scoping import WorkspaceScopedAdmin, administered_workspace_ids
+from workspaces.admin_scoping import WorkspaceScopedAdmin, request_administered_ids
 from workspaces.models import ApiToken, Membership, User, Workspace
 from workspaces.services import api_token_revoke
 
@@ -24,7 +24,7 @@ class UserAdmin(BaseUserAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(memberships__workspace__in=administered_workspace_ids(request.user)).distinct()
+        return queryset.filter(memberships__workspace__in=request_administered_ids(request)).distinct()
 
 
 class MembershipInline(admin.TabularInline):
@@ -44,13 +44,27 @@ class WorkspaceAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
             return queryset
-        return queryset.filter(pk__in=administered_workspace_ids(request.user))
+        return queryset.filter(pk__in=request_administered_ids(request))
+
+    def _administers(self, request, obj=None) -> bool:
+        ids = request_administered_ids(request) if request.user.is_active and request.user.is_staff else []
+        return bool(ids) if obj is None else obj.pk in ids
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or self._administers(request)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or self._administers(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) or self._administers(request, obj)
 
 
 @admin.register(Membership)
 class MembershipAdmin(WorkspaceScopedAdmin):
     list_display = ["user", "workspace", "role", "created_at"]
-    list_filter = ["role", "workspace"]
+    related_filters = ("workspace",)
+    plain_filters = ("role",)
     search_fields = ["user__email", "workspace__name"]
     readonly_fields = ["created_at"]
     autocomplete_fields = ["user"]
@@ -60,7 +74,8 @@ class MembershipAdmin(WorkspaceScopedAdmin):
 class ApiTokenAdmin(WorkspaceScopedAdmin):
     workspace_lookup = "membership__workspace"
     list_display = ["hint", "name", "membership", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["membership__workspace", "revoked_at"]
+    related_filters = ("membership__workspace",)
+    plain_filters = ("revoked_at",)
     search_fields = ["name", "hint", "membership__user__email"]
     readonly_fields = ["hint", "key_hash", "membership", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]

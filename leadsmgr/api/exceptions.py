@@ -19,7 +19,11 @@ def _flatten(detail, prefix: str = "") -> dict[str, str]:
     if isinstance(detail, dict):
         fields: dict[str, str] = {}
         for key, value in detail.items():
-            name = str(key) if not prefix else f"{prefix}.{key}"
+            # List serializers report errors keyed by item index: spell those `field[0]`.
+            if isinstance(key, int):
+                name = f"{prefix}[{key}]"
+            else:
+                name = str(key) if not prefix else f"{prefix}.{key}"
             fields.update(_flatten(value, name))
         return fields
     if isinstance(detail, list):

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 
 class StrictInputSerializer(serializers.Serializer):
-    """Input serializer that refuses unknown fields by name.
+    """Input serializer that refuses unknown fields by name, alongside any other field errors.
 
     Server-owned fields listed in `ignored_fields` (id, score, timestamps, ...) are accepted and
     ignored, so a client may send back what it read; they are never applied.
@@ -11,9 +11,16 @@ class StrictInputSerializer(serializers.Serializer):
     ignored_fields: frozenset[str] = frozenset()
 
     def to_internal_value(self, data):
+        unknown: dict[str, str] = {}
         if isinstance(data, dict):
             known = set(self.fields) | set(self.ignored_fields)
-            unknown = sorted(key for key in data if key not in known)
-            if unknown:
-                raise serializers.ValidationError({key: "Unknown field." for key in unknown})
-        return super().to_internal_value(data)
+            unknown = {key: "Unknown field." for key in sorted(data) if key not in known}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if unknown and isinstance(error.detail, dict):
+                raise serializers.ValidationError({**error.detail, **unknown}) from None
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value

@@ -17,8 +17,8 @@ class StageInputSerializer(StrictInputSerializer):
         return StageSpec(
             id=str(data["id"]) if data.get("id") else None,
             name=data["name"],
-            color=data.get("color", "#3B82F6"),
-            type=data.get("type", StageType.OPEN),
+            color=data.get("color"),
+            type=data.get("type"),
         )
 
 

@@ -1,5 +1,6 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from workspaces.services import user_get_or_create, workspace_create
 
@@ -15,9 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="password for a new owner (default: none; set one in admin or with changepassword)")
 
     def handle(self, *args, slug, owner, name, region, password, **options):
-        user, created = user_get_or_create(email=owner, password=password)
         try:
-            workspace = workspace_create(slug=slug, name=name, owner=user, default_region=region.upper())
+            # One transaction: a refused workspace leaves no orphan owner behind.
+            with transaction.atomic():
+                user, created = user_get_or_create(email=owner, password=password)
+                workspace = workspace_create(slug=slug, name=name, owner=user, default_region=region.upper())
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
         self.stdout.write(

@@ -1,0 +1,202 @@
+"""The Django admin ops staff use: every model is there, pages render, and staff see only their workspaces."""
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from leads.models import ActivityType, Company, Contact, Lead, LeadActivity, Note, Tag
+from leads.services import lead_convert, lead_note_add, lead_stage_move
+from pipelines.models import Pipeline, Stage
+from tests.leads.factories import make_lead
+from tests.pipelines.factories import make_pipeline
+from tests.workspaces.factories import UserFactory, member, token_for
+from workspaces.models import ApiToken, Membership, Role, User, Workspace
+
+ALL_MODELS = [User, Workspace, Membership, ApiToken, Pipeline, Stage, Lead, Company, Contact, Tag, Note, LeadActivity]
+
+
+def admin_url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.fixture
+def superuser(db):
+    return User.objects.create_superuser(email="ops@example.com", password="ops-pass-123")
+
+
+@pytest.fixture
+def su_client(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def full_data(workspace):
+    """One row of every model, made the way the product makes them."""
+    membership = member(workspace, role=Role.MARKETER)
+    token_for(membership)
+    lead = make_lead(
+        workspace,
+        actor=membership.user,
+        name="Jane Doe",
+        email="jane@acme.com",
+        phone="+14155550134",
+        company={"name": "Acme Corp", "domain": "acme.com"},
+        tags=["hot"],
+    )
+    lead_stage_move(lead=lead, stage=Stage.objects.get(workspace=workspace, name="Qualified"), actor=membership.user)
+    lead_note_add(lead=lead, author=membership.user, text="Called, left a voicemail.")
+    lead_convert(lead=lead, actor=membership.user)
+    make_pipeline(workspace)
+    lead.refresh_from_db()
+    return lead
+
+
+def test_every_model_is_registered():
+    missing = [model.__name__ for model in ALL_MODELS if not admin.site.is_registered(model)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.__name__)
+def test_changelist_and_change_page_render_for_a_superuser(su_client, full_data, model):
+    assert model._default_manager.exists(), f"no {model.__name__} to show"
+    response = su_client.get(admin_url(model, "changelist"))
+    assert response.status_code == 200
+    obj = model._default_manager.first()
+    assert str(obj) in response.content.decode()
+
+    change = su_client.get(admin_url(model, "change", obj.pk))
+    assert change.status_code == 200
+
+
+def test_lead_changelist_search_and_filters_render(su_client, full_data):
+    url = admin_url(Lead, "changelist")
+    found = su_client.get(url, {"q": "jane@acme.com"})
+    assert found.status_code == 200
+    assert "Jane Doe" in found.content.decode()
+    filtered = su_client.get(url, {"stage__id__exact": str(full_data.stage_id), "source_type__exact": "manual"})
+    assert filtered.status_code == 200
+    assert "Jane Doe" in filtered.content.decode()
+
+
+# Audit log and tokens
+
+
+def test_lead_activity_cannot_be_added_or_edited(su_client, full_data):
+    activity = LeadActivity.objects.filter(lead=full_data, type=ActivityType.STAGE_MOVED).get()
+    before = (activity.type, activity.data)
+
+    assert su_client.get(admin_url(LeadActivity, "add")).status_code == 403
+    response = su_client.post(admin_url(LeadActivity, "add"), {"type": "converted", "lead": str(full_data.pk)})
+    assert response.status_code == 403
+
+    change = su_client.post(
+        admin_url(LeadActivity, "change", activity.pk), {"type": ActivityType.DELETED, "data": "{}", "lead": str(full_data.pk)}
+    )
+    assert change.status_code == 403
+    activity.refresh_from_db()
+    assert (activity.type, activity.data) == before
+    assert LeadActivity.objects.filter(lead=full_data).count() == 4
+    page = su_client.get(admin_url(LeadActivity, "change", activity.pk)).content.decode()
+    assert 'name="_save"' not in page
+
+
+def test_api_token_cannot_be_added_in_admin(su_client, workspace):
+    assert su_client.get(admin_url(ApiToken, "add")).status_code == 403
+    response = su_client.post(admin_url(ApiToken, "add"), {"name": "forged", "membership": str(Membership.objects.first().pk)})
+    assert response.status_code == 403
+    assert not ApiToken.objects.exists()
+    changelist = su_client.get(admin_url(ApiToken, "changelist")).content.decode()
+    assert admin_url(ApiToken, "add") not in changelist
+
+
+def test_revoke_action_revokes_the_selected_tokens_only(su_client, workspace):
+    doomed_membership, kept_membership = member(workspace), member(workspace)
+    doomed_raw, kept_raw = token_for(doomed_membership), token_for(kept_membership)
+    doomed = ApiToken.objects.get(membership=doomed_membership)
+
+    response = su_client.post(admin_url(ApiToken, "changelist"), {"action": "revoke", "_selected_action": [str(doomed.pk)]}, follow=True)
+
+    assert response.status_code == 200
+    assert "Revoked 1 token" in response.content.decode()
+    doomed.refresh_from_db()
+    assert doomed.revoked_at is not None
+    assert ApiToken.objects.get(membership=kept_membership).revoked_at is None
+    api = APIClient()
+    assert api.get("/api/v1/leads", HTTP_AUTHORIZATION=f"Bearer {doomed_raw}").status_code == 401
+    assert api.get("/api/v1/leads", HTTP_AUTHORIZATION=f"Bearer {kept_raw}").status_code == 200
+
+
+# Staff scoped to their workspaces
+
+
+@pytest.fixture
+def two_workspaces(workspace, other_workspace):
+    """Workspace A (administered by the staff user) and B (where they are only a Viewer), each with a
+    lead and a second pipeline named so a leak is easy to spot."""
+    Workspace.objects.filter(pk=workspace.pk).update(name="Alpha Works")
+    Workspace.objects.filter(pk=other_workspace.pk).update(name="Bravo Holdings")
+    a_pipeline = make_pipeline(workspace, name="Alpha Partners")
+    b_pipeline = make_pipeline(other_workspace, name="Bravo Partners")
+    a_lead = make_lead(workspace, name="Alice Alpha", stage=a_pipeline.stages.first())
+    b_lead = make_lead(other_workspace, name="Bob Bravo", stage=b_pipeline.stages.first())
+    return a_lead, b_lead
+
+
+@pytest.fixture
+def staff_client(client, workspace, other_workspace):
+    """A staff user who is Admin of workspace A and Viewer of B, with the model permissions an ops group gives."""
+    staff = UserFactory(is_staff=True)
+    member(workspace, role=Role.ADMIN, user=staff)
+    member(other_workspace, role=Role.VIEWER, user=staff)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["leads", "pipelines"]))
+    client.force_login(staff)
+    return client
+
+
+def test_staff_admin_sees_only_their_workspaces_leads_and_pipelines(staff_client, two_workspaces, workspace):
+    a_lead, _ = two_workspaces
+
+    leads = staff_client.get(admin_url(Lead, "changelist"))
+    assert leads.status_code == 200
+    assert [lead.pk for lead in leads.context["cl"].result_list] == [a_lead.pk]
+    assert "Alice Alpha" in leads.content.decode()
+    assert "Bob Bravo" not in leads.content.decode()
+
+    pipelines = staff_client.get(admin_url(Pipeline, "changelist"))
+    assert pipelines.status_code == 200
+    shown = {p.name for p in pipelines.context["cl"].result_list}
+    assert shown == {"Sales Pipeline", "Alpha Partners"}
+    assert {p.workspace_id for p in pipelines.context["cl"].result_list} == {workspace.pk}
+    assert "Bravo Partners" not in pipelines.content.decode()
+
+
+def test_staff_admin_can_open_their_own_lead(staff_client, two_workspaces):
+    a_lead, _ = two_workspaces
+    response = staff_client.get(admin_url(Lead, "change", a_lead.pk))
+    assert response.status_code == 200
+    assert "Alice Alpha" in response.content.decode()
+
+
+def test_staff_admin_cannot_open_or_change_another_workspaces_lead(staff_client, two_workspaces):
+    _, b_lead = two_workspaces
+
+    response = staff_client.get(admin_url(Lead, "change", b_lead.pk))
+    assert response.status_code in (302, 404)
+    if response.status_code == 302:
+        assert str(b_lead.pk) not in response["Location"]
+    assert "Bob Bravo" not in response.content.decode()
+
+    staff_client.post(admin_url(Lead, "change", b_lead.pk), {"name": "Hijacked"})
+    staff_client.post(admin_url(Lead, "delete", b_lead.pk), {"post": "yes"})
+    b_lead.refresh_from_db()
+    assert b_lead.name == "Bob Bravo"
+
+
+def test_staff_admin_lead_filters_do_not_list_other_workspaces(staff_client, two_workspaces):
+    page = staff_client.get(admin_url(Lead, "changelist")).content.decode()
+    assert "Alpha Partners" in page
+    leaked = [name for name in ("Bravo Holdings", "Bravo Partners") if name in page]
+    assert leaked == []
