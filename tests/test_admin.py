@@ -200,3 +200,24 @@ def test_staff_admin_lead_filters_do_not_list_other_workspaces(staff_client, two
     assert "Alpha Partners" in page
     leaked = [name for name in ("Bravo Holdings", "Bravo Partners") if name in page]
     assert leaked == []
+
+
+def test_workspace_admin_needs_no_model_permissions_to_administer_their_workspace(client, two_workspaces, workspace, other_workspace):
+    staff = UserFactory(is_staff=True)
+    member(workspace, role=Role.SUPER_ADMIN, user=staff)
+    client.force_login(staff)
+    a_lead, b_lead = two_workspaces
+
+    index = client.get(reverse("admin:index"))
+    assert index.status_code == 200 and "Leads" in index.content.decode()
+    changelist = client.get(admin_url(Lead, "changelist"))
+    assert [lead.pk for lead in changelist.context["cl"].result_list] == [a_lead.pk]
+    assert client.get(admin_url(Workspace, "change", workspace.pk)).status_code == 200
+    assert client.get(admin_url(Workspace, "change", other_workspace.pk)).status_code == 302  # not theirs: sent away
+
+
+def test_staff_who_administer_no_workspace_see_nothing(client, two_workspaces, workspace):
+    staff = UserFactory(is_staff=True)
+    member(workspace, role=Role.SALES_REP, user=staff)
+    client.force_login(staff)
+    assert client.get(admin_url(Lead, "changelist")).status_code == 403
