@@ -16,6 +16,7 @@ SORT_FIELDS = {
     "score": "score",
 }
 DETAIL_ACTIVITY_LIMIT = 100
+MAX_ID = 2**63 - 1  # user ids are 64-bit; larger numbers name nobody and overflow SQLite
 DETAIL_NOTE_LIMIT = 100
 
 
@@ -58,6 +59,8 @@ class LeadFilter(django_filters.FilterSet):
             return queryset.filter(owner__isnull=True)
         if value == "me":
             return queryset.filter(owner=self.request.user if self.request else None)
+        if not (value.isdigit() and int(value) <= MAX_ID):
+            return queryset  # the API refuses such a value first; the board just ignores it
         return queryset.filter(owner_id=int(value))
 
     def filter_tag(self, queryset, name, value):
@@ -73,7 +76,7 @@ def lead_list(
     if source and source not in SourceType.values:
         errors["source"] = f"Choose one of: {', '.join(SourceType.values)}."
     assigned = (params.get("assignedTo") or "").strip()
-    if assigned and assigned not in ("me", "unassigned") and not assigned.isdigit():
+    if assigned and assigned not in ("me", "unassigned") and not (assigned.isdigit() and int(assigned) <= MAX_ID):
         errors["assignedTo"] = "Give a user id, 'me' or 'unassigned'."
     if sort_by not in SORT_FIELDS:
         errors["sortBy"] = f"Choose one of: {', '.join(SORT_FIELDS)}."

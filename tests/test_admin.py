@@ -206,7 +206,7 @@ def test_workspace_admin_needs_no_model_permissions_to_administer_their_workspac
     staff = UserFactory(is_staff=True)
     member(workspace, role=Role.SUPER_ADMIN, user=staff)
     client.force_login(staff)
-    a_lead, b_lead = two_workspaces
+    a_lead, _ = two_workspaces
 
     index = client.get(reverse("admin:index"))
     assert index.status_code == 200 and "Leads" in index.content.decode()

@@ -230,6 +230,7 @@ def test_list_counts_match_filters(api, workspace):
         ({"source": "pigeon"}, "source"),
         ({"stageId": "nope"}, "stageId"),
         ({"assignedTo": "someone"}, "assignedTo"),
+        ({"assignedTo": "9" * 30}, "assignedTo"),
     ],
 )
 def test_bad_list_parameters_are_400(api, params, field):
