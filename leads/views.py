@@ -151,7 +151,10 @@ def lead_tags(request, lead_id):
     lead = _lead(request, lead_id)
     add = [tag for tag in request.POST.get("add", "").split(",") if tag.strip()]
     remove = request.POST.getlist("remove")
-    services.lead_tags_change(lead=lead, actor=request.user, add=add, remove=remove)
+    try:
+        services.lead_tags_change(lead=lead, actor=request.user, add=add, remove=remove)
+    except ValidationError as error:
+        return _drawer(request, lead_id, error=" ".join(error.messages))
     return _changed(_drawer(request, lead_id))
 
 

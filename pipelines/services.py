@@ -14,6 +14,8 @@ MIN_STAGES = 2
 MAX_STAGES = 30
 HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 DEFAULT_COLOR = "#3B82F6"
+PIPELINE_NAME_MAX = 120
+STAGE_NAME_MAX = 80
 
 DEFAULT_PIPELINE_NAME = "Sales Pipeline"
 # Seed 001, "Default stages".
@@ -49,6 +51,8 @@ def _validate_stage_specs(stages: list[StageSpec]) -> None:
     for index, spec in enumerate(stages):
         if not spec.name.strip():
             errors[f"stages[{index}].name"] = "A stage needs a name."
+        elif len(spec.name.strip()) > STAGE_NAME_MAX:
+            errors[f"stages[{index}].name"] = f"A stage name has at most {STAGE_NAME_MAX} characters."
         if spec.color is not None and not HEX_COLOR.match(spec.color):
             errors[f"stages[{index}].color"] = "Use a hex colour such as #3B82F6."
         if spec.type is not None and spec.type not in StageType.values:
@@ -57,12 +61,20 @@ def _validate_stage_specs(stages: list[StageSpec]) -> None:
         raise ValidationError(errors)
 
 
+def _validate_pipeline_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A pipeline needs a name."})
+    if len(name) > PIPELINE_NAME_MAX:
+        raise ValidationError({"name": f"A pipeline name has at most {PIPELINE_NAME_MAX} characters."})
+    return name
+
+
 @transaction.atomic
 def pipeline_create(*, workspace: Workspace, name: str, stages: list[StageSpec], is_default: bool = False) -> Pipeline:
-    if not name.strip():
-        raise ValidationError({"name": "A pipeline needs a name."})
+    name = _validate_pipeline_name(name)
     _validate_stage_specs(stages)
-    pipeline = Pipeline.objects.create(workspace=workspace, name=name.strip(), is_default=is_default)
+    pipeline = Pipeline.objects.create(workspace=workspace, name=name, is_default=is_default)
     Stage.objects.bulk_create(
         Stage(
             workspace=workspace,
@@ -124,9 +136,7 @@ def pipeline_update(
     """
     pipeline = Pipeline.objects.select_for_update().get(pk=pipeline.pk)
     if name is not None:
-        if not name.strip():
-            raise ValidationError({"name": "A pipeline needs a name."})
-        pipeline.name = name.strip()
+        pipeline.name = _validate_pipeline_name(name)
         pipeline.save(update_fields=["name", "updated_at"])
     if stages is None:
         return pipeline
