@@ -1,46 +1,108 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
 from leads.models import Company, Contact, Lead, LeadActivity, LeadTag, Note, Tag
+from leads.services import UPDATABLE_FIELDS, lead_update
 from workspaces.admin_scoping import WorkspaceScopedAdmin
+from workspaces.selectors import workspace_member_or_none
 
 
-class LeadTagInline(admin.TabularInline):
-    model = LeadTag
+class ReadOnlyInline(admin.TabularInline):
+    """Tags and notes are changed through the board or the API, whose services log each change."""
+
     extra = 0
-    autocomplete_fields = ["tag"]
+    max_num = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
 
 
-class NoteInline(admin.TabularInline):
+class LeadTagInline(ReadOnlyInline):
+    model = LeadTag
+    fields = ["tag"]
+
+
+class NoteInline(ReadOnlyInline):
     model = Note
     fk_name = "lead"
-    extra = 0
     fields = ["text", "author", "created_at"]
-    readonly_fields = ["author", "created_at"]
 
 
-class ActivityInline(admin.TabularInline):
+class ActivityInline(ReadOnlyInline):
     model = LeadActivity
-    extra = 0
     fields = ["type", "actor", "data", "created_at"]
-    readonly_fields = fields
-    can_delete = False
     ordering = ["-created_at"]
-    max_num = 0
+
+
+class LeadAdminForm(forms.ModelForm):
+    class Meta:
+        model = Lead
+        fields = [*UPDATABLE_FIELDS, "stage", "owner", "custom_fields"]
+
+    def clean_stage(self):
+        stage = self.cleaned_data.get("stage")
+        if stage is not None and stage.workspace_id != self.instance.workspace_id:
+            raise forms.ValidationError("Choose a stage of this lead's workspace.")
+        return stage
+
+    def clean_owner(self):
+        owner = self.cleaned_data.get("owner")
+        if owner is not None and workspace_member_or_none(workspace=self.instance.workspace, user_id=owner.pk) is None:
+            raise forms.ValidationError("Choose a member of this lead's workspace.")
+        return owner
 
 
 @admin.register(Lead)
 class LeadAdmin(WorkspaceScopedAdmin):
+    """Ops staff correct leads here; every change goes through lead_update, so it is validated and
+    logged like a change made on the board. Leads are created by capture, the board and the API."""
+
+    form = LeadAdminForm
     list_display = ["name", "email", "phone", "company", "stage", "source_type", "score", "owner", "created_at", "deleted_at"]
     related_filters = ("workspace", "pipeline", "stage")
     plain_filters = ("source_type", "status", "lifecycle_stage", "deleted_at")
     search_fields = ["name", "email", "phone", "company__name"]
-    list_select_related = ["company", "stage", "owner"]
-    readonly_fields = ["id", "score", "created_at", "updated_at", "last_activity_at", "converted_at", "contact"]
-    autocomplete_fields = ["company", "owner"]
+    list_select_related = ["company", "stage__pipeline", "owner"]
+    fields = [
+        "workspace", "name", "first_name", "last_name", "email", "phone", "company", "title", "department",
+        "stage", "owner", "status", "lifecycle_stage", "source_type", "source_campaign", "source_medium",
+        "source_referrer", "source_landing_url", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+        "custom_fields", "score", "id", "pipeline", "contact", "converted_at", "created_at", "updated_at",
+        "last_activity_at", "deleted_at",
+    ]  # fmt: skip
+    readonly_fields = [
+        "workspace", "company", "score", "id", "pipeline", "contact", "converted_at", "created_at", "updated_at",
+        "last_activity_at", "deleted_at",
+    ]  # fmt: skip
     date_hierarchy = "created_at"
     inlines = [LeadTagInline, NoteInline, ActivityInline]
     list_per_page = 50
     show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Leads are soft-deleted through the board or the API, keeping their history.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = {field: form.cleaned_data[field] for field in form.changed_data if field in UPDATABLE_FIELDS}
+        for field in ("custom_fields", "stage", "owner"):
+            if field in form.changed_data:
+                data[field] = form.cleaned_data[field]
+        if "custom_fields" in data:
+            # The admin edits the whole JSON object: keys it no longer has are removed.
+            data["custom_fields"] = {
+                **{key: None for key in Lead.objects.get(pk=obj.pk).custom_fields if key not in (data["custom_fields"] or {})},
+                **(data["custom_fields"] or {}),
+            }
+        try:
+            lead_update(lead=Lead.objects.get(pk=obj.pk), actor=request.user, data=data)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
 
 
 @admin.register(Company)
@@ -73,8 +135,11 @@ class NoteAdmin(WorkspaceScopedAdmin):
     list_display = ["__str__", "lead", "contact", "author", "created_at"]
     related_filters = ("workspace",)
     search_fields = ["text", "lead__name"]
-    readonly_fields = ["id", "author", "created_at"]
-    raw_id_fields = ["lead", "contact"]
+    readonly_fields = ["id", "workspace", "lead", "contact", "author", "created_at"]
+
+    def has_add_permission(self, request):
+        # Notes are added on the board or through the API, which log them on the lead.
+        return False
 
 
 @admin.register(LeadActivity)

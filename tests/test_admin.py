@@ -221,3 +221,79 @@ def test_staff_who_administer_no_workspace_see_nothing(client, two_workspaces, w
     member(workspace, role=Role.SALES_REP, user=staff)
     client.force_login(staff)
     assert client.get(admin_url(Lead, "changelist")).status_code == 403
+
+
+def _lead_form(lead, **changes):
+    data = {
+        "name": lead.name,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "email": lead.email,
+        "phone": lead.phone,
+        "title": lead.title,
+        "department": lead.department,
+        "stage": str(lead.stage_id),
+        "owner": str(lead.owner_id or ""),
+        "status": lead.status,
+        "lifecycle_stage": lead.lifecycle_stage,
+        "source_type": lead.source_type,
+        "custom_fields": "{}",
+        **{f: "" for f in ("source_campaign", "source_medium", "source_referrer", "source_landing_url")},
+        **{f: "" for f in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")},
+    }
+    for prefix in ("lead_tags", "notes", "activities"):
+        data.update(
+            {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0", f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "0"}
+        )
+    data.update(changes)
+    return data
+
+
+def test_a_lead_edited_in_admin_is_logged_like_any_change(su_client, workspace, superuser):
+    lead = make_lead(workspace, name="Jane", title="CTO")
+    won = Stage.objects.get(workspace=workspace, pipeline__is_default=True, name="Won")
+    response = su_client.post(admin_url(Lead, "change", lead.pk), _lead_form(lead, title="CEO", stage=str(won.pk)))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    lead.refresh_from_db()
+    assert (lead.title, lead.stage_id) == ("CEO", won.pk)
+    updated = LeadActivity.objects.get(lead=lead, type=ActivityType.FIELD_UPDATED)
+    assert updated.data["changes"]["title"] == {"from": "CTO", "to": "CEO"} and updated.actor == superuser
+    assert LeadActivity.objects.filter(lead=lead, type=ActivityType.STAGE_MOVED).count() == 1
+
+
+def test_admin_refuses_a_stage_or_owner_from_another_workspace(su_client, workspace, other_workspace):
+    lead = make_lead(workspace)
+    foreign_stage = Stage.objects.filter(workspace=other_workspace).first()
+    outsider = member(other_workspace, role=Role.MARKETER).user
+    response = su_client.post(admin_url(Lead, "change", lead.pk), _lead_form(lead, stage=str(foreign_stage.pk), owner=str(outsider.pk)))
+    assert response.status_code == 200  # the form again, with errors
+    errors = response.context["adminform"].form.errors
+    assert "stage" in errors and "owner" in errors
+    lead.refresh_from_db()
+    assert lead.stage.workspace_id == workspace.pk and lead.owner is None
+
+
+def test_workspace_admin_cannot_add_another_tenants_user_as_member(client, workspace, other_workspace):
+    staff = UserFactory(is_staff=True)
+    member(workspace, role=Role.ADMIN, user=staff)
+    outsider = member(other_workspace, role=Role.VIEWER).user
+    client.force_login(staff)
+    response = client.post(admin_url(Membership, "add"), {"workspace": str(workspace.pk), "user": str(outsider.pk), "role": "viewer"})
+    assert response.status_code == 200
+    assert "user" in response.context["adminform"].form.errors
+    assert not Membership.objects.filter(workspace=workspace, user=outsider).exists()
+
+
+def test_pipeline_admin_deletes_through_the_service_moving_leads(su_client, workspace):
+    partners = make_pipeline(workspace, name="Partners")
+    lead = make_lead(workspace, stage=partners.stages.first())
+    default = Pipeline.objects.get(workspace=workspace, is_default=True)
+    response = su_client.post(
+        admin_url(Pipeline, "changelist"),
+        {"action": "delete_moving_leads", "_selected_action": [str(partners.pk), str(default.pk)]},
+    )
+    assert response.status_code == 302
+    assert not Pipeline.objects.filter(pk=partners.pk).exists()
+    assert Pipeline.objects.filter(pk=default.pk).exists()  # the default cannot be deleted
+    lead.refresh_from_db()
+    assert lead.pipeline_id == default.pk and lead.stage.name == "New"

@@ -30,7 +30,12 @@ class UserAdmin(BaseUserAdmin):
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
+    raw_id_fields = ["user"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = User.objects.filter(memberships__workspace__in=request_administered_ids(request)).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Workspace)
@@ -67,7 +72,6 @@ class MembershipAdmin(WorkspaceScopedAdmin):
     plain_filters = ("role",)
     search_fields = ["user__email", "workspace__name"]
     readonly_fields = ["created_at"]
-    autocomplete_fields = ["user"]
 
 
 @admin.register(ApiToken)

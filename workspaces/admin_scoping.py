@@ -6,6 +6,7 @@ model permissions for the workspace-scoped models.
 """
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 
 from workspaces.models import Membership, Role
 
@@ -79,6 +80,9 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
             ids = request_administered_ids(request)
             if related._meta.model_name == "workspace":
                 kwargs["queryset"] = related.objects.filter(pk__in=ids)
+            elif related is get_user_model():
+                # Only people who already belong to a workspace this admin runs: never other tenants' users.
+                kwargs["queryset"] = related.objects.filter(memberships__workspace__in=ids).distinct()
             elif any(f.name == "workspace" for f in related._meta.get_fields()):
                 kwargs["queryset"] = related._default_manager.filter(workspace__in=ids)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
