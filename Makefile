@@ -9,7 +9,7 @@ PORT ?= 8000
 # Local runs default to DEBUG; production sets DEBUG=0 and SECRET_KEY in its environment.
 export DEBUG ?= 1
 
-.PHONY: install run web migrate seed test lint format bench clean
+.PHONY: install run web migrate seed test lint format clean
 
 $(STAMP): requirements.txt requirements-dev.txt package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -20,6 +20,14 @@ MAX_ID = 2**63 - 1  # user ids are 64-bit; larger numbers name nobody and overfl
 DETAIL_NOTE_LIMIT = 100
 
 
+def parse_id(value: str) -> int | None:
+    """A positive 64-bit id written in ASCII digits, or None."""
+    value = (value or "").strip()
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
+        return None
+    return int(value)
+
+
 def leads_base(*, workspace: Workspace) -> QuerySet[Lead]:
     return (
         scoped(Lead, workspace)
@@ -59,9 +67,10 @@ class LeadFilter(django_filters.FilterSet):
             return queryset.filter(owner__isnull=True)
         if value == "me":
             return queryset.filter(owner=self.request.user if self.request else None)
-        if not (value.isdigit() and int(value) <= MAX_ID):
+        user_id = parse_id(value)
+        if user_id is None:
             return queryset  # the API refuses such a value first; the board just ignores it
-        return queryset.filter(owner_id=int(value))
+        return queryset.filter(owner_id=user_id)
 
     def filter_tag(self, queryset, name, value):
         return queryset.filter(lead_tags__tag__name=value.strip().lower())
@@ -76,7 +85,7 @@ def lead_list(
     if source and source not in SourceType.values:
         errors["source"] = f"Choose one of: {', '.join(SourceType.values)}."
     assigned = (params.get("assignedTo") or "").strip()
-    if assigned and assigned not in ("me", "unassigned") and not (assigned.isdigit() and int(assigned) <= MAX_ID):
+    if assigned and assigned not in ("me", "unassigned") and parse_id(assigned) is None:
         errors["assignedTo"] = "Give a user id, 'me' or 'unassigned'."
     if sort_by not in SORT_FIELDS:
         errors["sortBy"] = f"Choose one of: {', '.join(SORT_FIELDS)}."

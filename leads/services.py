@@ -77,7 +77,8 @@ def custom_fields_merge(existing: dict, incoming: dict) -> dict:
     """
     merged = {key: value for key, value in (existing or {}).items()}
     display_names = dict(merged.pop(DISPLAY_NAMES_KEY, {}) or {})
-    given_names = dict((incoming or {}).get(DISPLAY_NAMES_KEY) or {})
+    given = (incoming or {}).get(DISPLAY_NAMES_KEY)
+    given_names = {key: name for key, name in given.items() if isinstance(name, str)} if isinstance(given, dict) else {}
     for raw_key, value in (incoming or {}).items():
         if raw_key == DISPLAY_NAMES_KEY:
             continue
@@ -183,8 +184,10 @@ def lead_create(*, workspace: Workspace, actor: User | None, data: dict[str, Any
     if not lead.source_type:
         lead.source_type = SourceType.MANUAL
     lead.save()
+    if len({normalize_tag(name) for name in data.get("tags") or [] if normalize_tag(name)}) > MAX_TAGS_PER_LEAD:
+        raise ValidationError({"tags": f"A lead has at most {MAX_TAGS_PER_LEAD} tags."})
     tags = tags_resolve(workspace=workspace, names=data.get("tags") or [])
-    LeadTag.objects.bulk_create([LeadTag(lead=lead, tag=tag) for tag in tags[:MAX_TAGS_PER_LEAD]])
+    LeadTag.objects.bulk_create([LeadTag(lead=lead, tag=tag) for tag in tags])
     _activity(
         lead=lead,
         type=ActivityType.CREATED,
@@ -318,6 +321,8 @@ def _tags_set(*, lead: Lead, names: list[str], actor, at) -> list[LeadActivity]:
 @transaction.atomic
 def lead_tags_change(*, lead: Lead, actor: User | None, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Lead:
     lead = _lock(lead)
+    if lead.is_deleted:
+        raise ValidationError({"lead": "This lead is deleted."})
     current = set(lead.tags.values_list("name", flat=True))
     wanted = (current | {normalize_tag(n) for n in add if normalize_tag(n)}) - {normalize_tag(n) for n in remove}
     activities = _tags_set(lead=lead, names=sorted(wanted), actor=actor, at=timezone.now())
@@ -341,6 +346,9 @@ def lead_stage_move(*, lead: Lead, stage: Stage, actor: User | None) -> Lead:
         raise ValidationError({"lead": "This lead is deleted."})
     if stage.pk == lead.stage_id:
         return lead
+    # Lock the target: a stage being removed at this moment is refused cleanly, not half-used.
+    if not Stage.objects.select_for_update().filter(pk=stage.pk).exists():
+        raise ValidationError({"stageId": "This stage no longer exists."})
     activity = _stage_change(lead=lead, stage=stage, actor=actor, at=timezone.now())
     lead.updated_at = lead.last_activity_at = activity.created_at
     lead.save(update_fields=["stage", "pipeline", "updated_at", "last_activity_at"])

@@ -1,6 +1,7 @@
 """Writes to pipelines and stages. Leads are never orphaned: a removed stage's leads move first."""
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -120,6 +121,14 @@ def _move_leads_between_stages(*, workspace: Workspace, moves: dict[Stage, Stage
     return moved
 
 
+def _canonical_id(value) -> str:
+    """Stage ids as the database spells them, so `ABC…` and `abc…` name the same stage."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return str(value)
+
+
 @transaction.atomic
 def pipeline_update(
     *,
@@ -161,9 +170,12 @@ def pipeline_update(
     Stage.objects.bulk_create([s for s in saved if s._state.adding])
 
     removed = [stage for stage_id, stage in current.items() if stage_id not in set(kept_ids)]
+    reassign = {_canonical_id(key): _canonical_id(value) for key, value in (reassign or {}).items()}
+    not_removed = sorted(key for key in reassign if key not in {str(stage.id) for stage in removed})
+    if not_removed:
+        raise ValidationError({"reassign": f"{not_removed[0]} is not a stage this change removes."})
     if removed:
         saved_by_id = {str(stage.id): stage for stage in saved}
-        reassign = reassign or {}
         moves = {}
         for stage in removed:
             target_id = reassign.get(str(stage.id))

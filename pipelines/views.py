@@ -16,6 +16,8 @@ from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW
 from workspaces.scoping import scoped_get_or_404
 from workspaces.selectors import workspace_members
 
+MAX_OFFSET = 10_000_000  # far past any real column; larger numbers would overflow the OFFSET
+
 
 def home(request):
     return redirect("board" if request.user.is_authenticated else "login")
@@ -61,10 +63,8 @@ def board(request):
 @workspace_permission_required(LEADS_VIEW)
 def column_more(request, stage_id):
     stage = scoped_get_or_404(Stage.objects.select_related("pipeline"), request.workspace, pk=stage_id)
-    try:
-        offset = max(int(request.GET.get("offset", "0")), 0)
-    except ValueError:
-        offset = 0
+    raw_offset = request.GET.get("offset", "0")
+    offset = min(int(raw_offset), MAX_OFFSET) if raw_offset.isascii() and raw_offset.isdigit() else 0
     queryset = lead_board_queryset(workspace=request.workspace, pipeline=stage.pipeline, params=request.GET, user=request.user)
     cards = list(board_cards(queryset=queryset, stage=stage, offset=offset))
     total = queryset.filter(stage=stage).count()

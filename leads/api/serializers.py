@@ -3,13 +3,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from leads.models import LeadStatus, LifecycleStage, SourceType
-from leads.normalization import normalize_tag
+from leads.normalization import camel_case_key, normalize_tag
+from leads.services import DISPLAY_NAMES_KEY, MAX_TAGS_PER_LEAD
 from leadsmgr.api.serializers import StrictInputSerializer
 from pipelines.models import Pipeline, Stage
 from workspaces.scoping import scoped
 from workspaces.selectors import workspace_member_or_none
 
-COMPANY_KEYS = ("name", "domain", "size", "industry", "website")
+# Each company attribute with its column's length: longer values are refused, never cut.
+COMPANY_KEYS = {"name": 200, "domain": 200, "size": 40, "industry": 120, "website": 300}
+SOURCE_MAX_LENGTHS = {"source_campaign": 200, "source_medium": 120, "source_referrer": 1000, "source_landing_url": 1000}
 SOURCE_KEYS = {
     "type": "source_type",
     "campaign": "source_campaign",
@@ -47,7 +50,7 @@ class CompanyField(serializers.Field):
         if data is None or data == "":
             return None
         if isinstance(data, str):
-            return {"name": data.strip()[:200]}
+            data = {"name": data}
         if not isinstance(data, dict):
             raise serializers.ValidationError("Give a company name or an object with name, domain, size, industry, website.")
         unknown = sorted(set(data) - set(COMPANY_KEYS))
@@ -55,9 +58,13 @@ class CompanyField(serializers.Field):
             raise serializers.ValidationError(f"Unknown company field: {unknown[0]}.")
         if not all(isinstance(v, str) or v is None for v in data.values()):
             raise serializers.ValidationError("Company attributes are strings.")
-        if not (data.get("name") or data.get("domain")):
+        cleaned = {key: (data.get(key) or "").strip() for key in COMPANY_KEYS}
+        too_long = [key for key, limit in COMPANY_KEYS.items() if len(cleaned[key]) > limit]
+        if too_long:
+            raise serializers.ValidationError(f"company.{too_long[0]} has at most {COMPANY_KEYS[too_long[0]]} characters.")
+        if not (cleaned["name"] or cleaned["domain"]):
             raise serializers.ValidationError("A company needs a name or a domain.")
-        return {k: (data.get(k) or "").strip()[:300] for k in COMPANY_KEYS}
+        return cleaned
 
     def to_representation(self, value):
         return value
@@ -81,7 +88,9 @@ class SourceField(serializers.Field):
                 value = data[key]
                 if value is not None and not isinstance(value, str):
                     raise serializers.ValidationError(f"source.{key} must be a string.")
-                result[field] = (value or "").strip()[:1000]
+                result[field] = (value or "").strip()
+                if len(result[field]) > SOURCE_MAX_LENGTHS.get(field, 20):
+                    raise serializers.ValidationError(f"source.{key} has at most {SOURCE_MAX_LENGTHS.get(field, 20)} characters.")
         if "source_type" in result:
             result["source_type"] = result["source_type"].lower()
             if result["source_type"] not in SourceType.values:
@@ -109,7 +118,10 @@ class TagsField(serializers.Field):
             data = data.split(",")
         if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
             raise serializers.ValidationError("Give a list of tag names.")
-        return sorted({normalize_tag(item) for item in data if normalize_tag(item)})
+        tags = sorted({normalize_tag(item) for item in data if normalize_tag(item)})
+        if len(tags) > MAX_TAGS_PER_LEAD:
+            raise serializers.ValidationError(f"At most {MAX_TAGS_PER_LEAD} tags.")
+        return tags
 
     def to_representation(self, value):
         return value
@@ -156,6 +168,22 @@ class LeadWriteSerializer(WorkspaceContextMixin, StrictInputSerializer):
     pipelineId = serializers.UUIDField(required=False, write_only=True)
     stageId = serializers.UUIDField(required=False, write_only=True)
     assignedTo = serializers.IntegerField(required=False, allow_null=True, write_only=True)
+
+    def validate_customFields(self, value):
+        display_names = value.get(DISPLAY_NAMES_KEY)
+        if display_names is not None and not (
+            isinstance(display_names, dict) and all(isinstance(name, str) for name in display_names.values())
+        ):
+            raise serializers.ValidationError(f"{DISPLAY_NAMES_KEY} maps each key to a display name (a string).")
+        keys_by_camel: dict[str, str] = {}
+        for key in value:
+            if key == DISPLAY_NAMES_KEY:
+                continue
+            camel = camel_case_key(key) or key
+            if camel in keys_by_camel:
+                raise serializers.ValidationError(f"{keys_by_camel[camel]!r} and {key!r} are the same field ({camel}); send one.")
+            keys_by_camel[camel] = key
+        return value
 
     def validate_pipelineId(self, value):
         pipeline = scoped(Pipeline, self.workspace).filter(pk=value).first()

@@ -464,3 +464,29 @@ def test_bulk_move_failure_changes_nothing(api, workspace):
     assert response.status_code == 400
     assert set(Lead.objects.values_list("stage__name", flat=True)) == {"New"}
     assert not LeadActivity.objects.filter(type=ActivityType.STAGE_MOVED).exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "X", "customFields": {"_displayNames": "abc"}}, "customFields"),
+        ({"name": "X", "customFields": {"_displayNames": {"a": 5}}}, "customFields"),
+        ({"name": "X", "customFields": {"A B": 1, "a_b": 2}}, "customFields"),
+        ({"name": "X", "company": {"name": "C", "size": "s" * 41}}, "company"),
+        ({"name": "X", "company": "c" * 201}, "company"),
+        ({"name": "X", "source": {"type": "api", "medium": "m" * 121}}, "source"),
+        ({"name": "X", "tags": [f"t{n}" for n in range(51)]}, "tags"),
+    ],
+)
+def test_values_that_would_be_cut_or_collide_are_refused_not_mangled(api, body, field):
+    response = api.post("/api/v1/leads", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in error_fields(response)
+    assert Lead.objects.count() == 0
+
+
+@pytest.mark.parametrize("params", [{"page": "9" * 20}, {"page": "²"}, {"assignedTo": "²"}])
+def test_absurd_numbers_are_400_not_500(api, params):
+    response = api.get("/api/v1/leads", params)
+    assert response.status_code == 400
+    assert set(error_fields(response)) == set(params)

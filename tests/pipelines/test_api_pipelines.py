@@ -570,3 +570,35 @@ def test_malformed_json_is_400_malformed_json(api, workspace, method):
     assert response.status_code == 400
     assert error_of(response)["code"] == "malformed_json"
     assert Pipeline.objects.filter(workspace=workspace).count() == 1
+
+
+def test_reassign_naming_a_stage_that_is_not_removed_is_refused(api, workspace):
+    from pipelines.models import Pipeline
+
+    pipeline = Pipeline.objects.get(workspace=workspace, is_default=True)
+    stages = list(pipeline.stages.order_by("position"))
+    body = {
+        "stages": [{"id": str(s.pk), "name": s.name} for s in stages],
+        "reassign": {str(stages[0].pk): str(stages[1].pk)},
+    }
+    response = api.patch(f"/api/v1/lead-pipelines/{pipeline.pk}", body, format="json")
+    assert response.status_code == 400
+    assert "reassign" in response.json()["error"]["fields"]
+
+
+def test_reassign_keys_are_matched_whatever_their_case(api, workspace):
+    from leads.models import Lead
+    from pipelines.models import Pipeline
+    from tests.leads.factories import make_lead
+
+    pipeline = Pipeline.objects.get(workspace=workspace, is_default=True)
+    stages = list(pipeline.stages.order_by("position"))
+    proposal, won = stages[3], stages[4]
+    lead = make_lead(workspace, stage=proposal)
+    body = {
+        "stages": [{"id": str(s.pk), "name": s.name} for s in stages if s != proposal],
+        "reassign": {str(proposal.pk).upper(): str(won.pk)},
+    }
+    response = api.patch(f"/api/v1/lead-pipelines/{pipeline.pk}", body, format="json")
+    assert response.status_code == 200, response.content
+    assert Lead.objects.get(pk=lead.pk).stage_id == won.pk
