@@ -89,6 +89,22 @@ class LifecycleStage(models.TextChoices):
     CUSTOMER = "customer", "Customer"
 
 
+class ProcessingState(models.TextChoices):
+    """Where a lead is on its way from capture to ready; the sweeper re-enqueues any that stall."""
+
+    RECEIVED = "received", "Received"
+    VALIDATED = "validated", "Validated"
+    DEDUPLICATED = "deduplicated", "Deduplicated"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class EmailKind(models.TextChoices):
+    BUSINESS = "business", "Business"
+    FREE = "free", "Free mail"
+    DISPOSABLE = "disposable", "Disposable"
+
+
 class LeadQuerySet(TenantQuerySet):
     def alive(self):
         return self.filter(deleted_at__isnull=True)
@@ -104,6 +120,11 @@ class Lead(TenantModel):
     company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
     title = models.CharField(max_length=200, blank=True)
     department = models.CharField(max_length=120, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2")
+    email_kind = models.CharField(max_length=12, choices=EmailKind.choices, blank=True)
+    phone_country = models.CharField(max_length=2, blank=True)
+    # What capture noticed but accepted: an unparseable phone, an unknown country, ...
+    validation_warnings = models.JSONField(default=list, blank=True)
 
     source_type = models.CharField(max_length=20, choices=SourceType.choices, default=SourceType.MANUAL)
     source_campaign = models.CharField(max_length=200, blank=True)
@@ -126,6 +147,11 @@ class Lead(TenantModel):
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="leads")
     score = models.IntegerField(default=0)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads")
+    # Which inbound webhook created the lead: automations trigger on it.
+    source_webhook = models.ForeignKey("integrations.LeadWebhook", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    processing_state = models.CharField(max_length=20, choices=ProcessingState.choices, default=ProcessingState.READY)
+    processing_state_at = models.DateTimeField(default=timezone.now)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_leads")
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -148,6 +174,11 @@ class Lead(TenantModel):
             models.Index(fields=["workspace", "-created_at"], name="lead_ws_created"),
             models.Index(fields=["workspace", "-score"], name="lead_ws_score"),
             models.Index(fields=["workspace", "source_type"], name="lead_ws_source"),
+            models.Index(
+                fields=["processing_state", "processing_state_at"],
+                condition=~models.Q(processing_state="ready"),
+                name="lead_processing_pending",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -197,6 +228,10 @@ class ActivityType(models.TextChoices):
     NOTE_ADDED = "note_added", "Note added"
     CONVERTED = "converted", "Converted"
     DELETED = "deleted", "Deleted"
+    MERGED = "merged", "Merged"
+    CAPTURED_AGAIN = "captured_again", "Submitted again"
+    PROCESSED = "processed", "Processing step"
+    CONSENT = "consent", "Consent recorded"
 
 
 class LeadActivity(TenantModel):
@@ -217,3 +252,57 @@ class LeadActivity(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} · {self.lead_id}"
+
+
+class ConsentPurpose(models.TextChoices):
+    EMAIL_MARKETING = "email_marketing", "Marketing email"
+    SMS = "sms", "SMS"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    PHONE = "phone", "Phone calls"
+    DATA_PROCESSING = "data_processing", "Data processing"
+
+
+class ConsentRecord(TenantModel):
+    """Append-only consent history: each grant or withdrawal is a new row, never rewritten."""
+
+    id = models.BigAutoField(primary_key=True)
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="consent_records")
+    purpose = models.CharField(max_length=30, choices=ConsentPurpose.choices)
+    granted = models.BooleanField()
+    source = models.CharField(max_length=40)
+    policy_version = models.CharField(max_length=100, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "purpose", "-created_at"], name="consent_lead_purpose")]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()}: {'granted' if self.granted else 'withdrawn'}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Consent records are append-only; record a new grant or withdrawal instead.")
+        super().save(*args, **kwargs)
+
+
+class FailedJob(models.Model):
+    """A background step that kept failing after its retries; ops replay it from admin."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey("workspaces.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="failed_jobs")
+    error = models.TextField()
+    attempts = models.PositiveIntegerField(default=1)
+    failed_at = models.DateTimeField(default=timezone.now)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-failed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}{tuple(self.args)}"

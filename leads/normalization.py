@@ -65,3 +65,185 @@ def split_full_name(name: str) -> tuple[str, str]:
 
 def normalize_tag(raw: str) -> str:
     return " ".join(str(raw).split()).lower()[:60]
+
+
+# Free webmail providers (disposable-email-domains lists throwaway domains, not these).
+FREE_MAIL_DOMAINS = frozenset(
+    [
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "yahoo.de",
+        "yahoo.es",
+        "yahoo.it",
+        "yahoo.co.jp",
+        "yahoo.com.br",
+        "ymail.com",
+        "rocketmail.com",
+        "outlook.com",
+        "outlook.fr",
+        "outlook.de",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "hotmail.de",
+        "hotmail.it",
+        "hotmail.es",
+        "live.com",
+        "live.co.uk",
+        "live.fr",
+        "msn.com",
+        "aol.com",
+        "aim.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "proton.me",
+        "protonmail.com",
+        "pm.me",
+        "gmx.com",
+        "gmx.de",
+        "gmx.net",
+        "gmx.at",
+        "web.de",
+        "mail.com",
+        "email.com",
+        "zoho.com",
+        "zohomail.com",
+        "yandex.com",
+        "yandex.ru",
+        "ya.ru",
+        "mail.ru",
+        "inbox.ru",
+        "list.ru",
+        "bk.ru",
+        "rambler.ru",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "sina.com",
+        "sohu.com",
+        "naver.com",
+        "daum.net",
+        "hanmail.net",
+        "rediffmail.com",
+        "libero.it",
+        "virgilio.it",
+        "orange.fr",
+        "wanadoo.fr",
+        "free.fr",
+        "laposte.net",
+        "sfr.fr",
+        "t-online.de",
+        "freenet.de",
+        "seznam.cz",
+        "wp.pl",
+        "o2.pl",
+        "interia.pl",
+        "onet.pl",
+        "tutanota.com",
+        "tuta.io",
+        "fastmail.com",
+        "hushmail.com",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "sbcglobal.net",
+        "bellsouth.net",
+        "cox.net",
+        "charter.net",
+        "earthlink.net",
+        "btinternet.com",
+        "sky.com",
+        "blueyonder.co.uk",
+        "shaw.ca",
+        "rogers.com",
+        "sympatico.ca",
+        "bigpond.com",
+        "optusnet.com.au",
+        "uol.com.br",
+        "bol.com.br",
+        "terra.com.br",
+    ]
+)
+
+
+def email_kind(email: str) -> str:
+    """business | free | disposable, from the address's domain; '' without an address."""
+    from disposable_email_domains import blocklist
+
+    domain = email.rpartition("@")[2].lower()
+    if not domain:
+        return ""
+    if domain in blocklist:
+        return "disposable"
+    if domain in FREE_MAIL_DOMAINS:
+        return "free"
+    return "business"
+
+
+def phone_region(e164: str) -> str:
+    """The ISO country of an E.164 number, or ''."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+# Names people write that ISO does not list under that spelling.
+COUNTRY_ALIASES = {
+    "uk": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "great britain": "GB",
+    "usa": "US",
+    "u.s.a.": "US",
+    "u.s.": "US",
+    "america": "US",
+}
+
+
+def normalize_country(raw: str) -> str:
+    """ISO 3166 alpha-2 for a country code or name ("USA", "United States" → "US"); raises
+    InvalidValue when it names no country."""
+    import pycountry
+
+    value = " ".join(str(raw or "").split())
+    if not value:
+        return ""
+    alias = COUNTRY_ALIASES.get(value.lower())
+    if alias:
+        return alias
+    try:
+        return pycountry.countries.lookup(value).alpha_2
+    except LookupError:
+        pass
+    try:
+        return pycountry.countries.search_fuzzy(value)[0].alpha_2
+    except LookupError:
+        raise InvalidValue(f"{value!r} is not a country we know.") from None
+
+
+def flatten(payload: dict, prefix: str = "") -> dict:
+    """Nested objects become dotted keys (`contact.first_name`); lists and scalars stay values."""
+    flat: dict = {}
+    for key, value in payload.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
+def assess_phone(raw: str, default_region: str) -> tuple[str, str, list[str]]:
+    """(stored phone, its country, warnings): an unparseable number is kept as typed, with a warning."""
+    phone, valid = normalize_phone(raw, default_region)
+    if not phone:
+        return "", "", []
+    if not valid:
+        return phone, "", [f"phone {phone!r} could not be parsed as a phone number; kept as given"]
+    return phone, phone_region(phone), []

@@ -11,11 +11,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from leads.models import ActivityType, Company, Contact, Lead, LeadActivity, LeadStatus, LeadTag, Note, SourceType, Tag
+from leads.models import ActivityType, Company, Contact, Lead, LeadActivity, LeadStatus, LeadTag, Note, ProcessingState, SourceType, Tag
 from leads.normalization import (
     InvalidValue,
     camel_case_key,
     display_name_for,
+    email_kind,
     normalize_email,
     normalize_phone,
     normalize_tag,
@@ -28,6 +29,9 @@ from workspaces.models import User, Workspace
 DISPLAY_NAMES_KEY = "_displayNames"
 MAX_TAGS_PER_LEAD = 50
 BULK_MAX_LEADS = 5000
+
+# Set by capture (normalization results and where the lead came from), not edited by people.
+CAPTURE_FIELDS = ("country", "email_kind", "phone_country", "validation_warnings", "source_webhook")
 
 # Fields that lead_update may change, by their model name, and how an activity shows each.
 UPDATABLE_FIELDS = (
@@ -178,15 +182,18 @@ def lead_create(*, workspace: Workspace, actor: User | None, data: dict[str, Any
         updated_at=now,
         last_activity_at=now,
     )
-    for field in UPDATABLE_FIELDS:
+    for field in (*UPDATABLE_FIELDS, *CAPTURE_FIELDS):
         if field not in ("name", "first_name", "last_name") and data.get(field) not in (None, ""):
             setattr(lead, field, data[field])
     if not lead.source_type:
         lead.source_type = SourceType.MANUAL
-    lead.save()
+    if lead.email and not lead.email_kind:
+        lead.email_kind = email_kind(lead.email)
+    lead.processing_state, lead.processing_state_at = ProcessingState.RECEIVED, now
     if len({normalize_tag(name) for name in data.get("tags") or [] if normalize_tag(name)}) > MAX_TAGS_PER_LEAD:
         raise ValidationError({"tags": f"A lead has at most {MAX_TAGS_PER_LEAD} tags."})
     tags = tags_resolve(workspace=workspace, names=data.get("tags") or [])
+    lead.save()
     LeadTag.objects.bulk_create([LeadTag(lead=lead, tag=tag) for tag in tags])
     _activity(
         lead=lead,
@@ -195,7 +202,16 @@ def lead_create(*, workspace: Workspace, actor: User | None, data: dict[str, Any
         data={"source": lead.source_type, "stage": stage.name, "stageId": str(stage.pk)},
         at=now,
     ).save()
+    enqueue_lead_processing(lead_id=lead.pk)
     return lead
+
+
+def enqueue_lead_processing(*, lead_id) -> None:
+    """After commit, hand the lead to the processing task. A broker that is down only delays it:
+    the lead is stored, and the sweeper re-enqueues leads that stay in a pending state."""
+    from leads.tasks import enqueue_processing
+
+    transaction.on_commit(lambda: enqueue_processing(lead_id))
 
 
 def _lock(lead: Lead) -> Lead:

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "workspaces",
     "pipelines",
     "leads",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -166,7 +167,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "4"))
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+# Publishing must fail fast when Redis is down: capture never waits on the broker.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"socket_connect_timeout": 2, "socket_timeout": 5}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "celery-broker"
     for _sub in ("queue", "processed"):
@@ -176,6 +178,22 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
     }
+
+# Lead processing after capture (leads/processing.py). Hooks run between validation and dedup.
+LEAD_PROCESSING_HOOKS: list[str] = []
+LEAD_PROCESSING_MAX_RETRIES = int(os.environ.get("LEAD_PROCESSING_MAX_RETRIES", "5"))
+LEAD_PROCESSING_STALL_SECONDS = int(os.environ.get("LEAD_PROCESSING_STALL_SECONDS", "120"))
+WEBHOOK_SUBMISSION_RETENTION_DAYS = int(os.environ.get("WEBHOOK_SUBMISSION_RETENTION_DAYS", "30"))
+# Inbound webhook limits: body size, and requests per minute per key and per client IP.
+WEBHOOK_MAX_BODY_BYTES = int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", str(256 * 1024)))
+WEBHOOK_RATE_LIMIT_PER_KEY = int(os.environ.get("WEBHOOK_RATE_LIMIT_PER_KEY", "6000"))
+WEBHOOK_RATE_LIMIT_PER_IP = int(os.environ.get("WEBHOOK_RATE_LIMIT_PER_IP", "1200"))
+
+# Periodic jobs; the database scheduler copies these into django-celery-beat's tables.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-pending-leads": {"task": "leads.tasks.sweep_pending_leads", "schedule": 60.0},
+    "purge-expired-submissions": {"task": "integrations.tasks.purge_expired_submissions", "schedule": 24 * 3600.0},
+}
 
 CACHES = {
     "default": (

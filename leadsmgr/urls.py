@@ -5,6 +5,7 @@ from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from integrations import views as ingest_views
 from leads import views as lead_views
 from leadsmgr import views as health
 from leadsmgr.api.errors import error_response
@@ -36,6 +37,7 @@ urlpatterns = [
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
+    path("webhooks/leads/<str:api_key>", ingest_views.ingest, name="webhook-ingest"),
     path("api/v1/", include("leadsmgr.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="api-schema"),
     path(

@@ -1,0 +1,111 @@
+"""POST /webhooks/leads/<key>: the public ingest endpoint. The key in the URL is the only credential."""
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from integrations.services import IDEMPOTENCY_KEY_MAX, IngestConflict, submission_ingest, webhook_for_key
+from leads.normalization import InvalidValue
+from leadsmgr.api.errors import error_response
+from leadsmgr.api.parsers import MAX_JSON_DEPTH, json_depth_exceeds
+from leadsmgr.ratelimit import over_limit
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _too_many(retry_after: int, scope: str):
+    return error_response(
+        429, "rate_limited", f"Too many requests for this {scope}; retry in {retry_after} s.", headers={"Retry-After": str(retry_after)}
+    )
+
+
+def _parse(request, raw: bytes) -> dict:
+    """The submission as a dict, from JSON or from a plain HTML form; raises InvalidValue."""
+    content_type = (request.content_type or "").lower()
+    if content_type in FORM_TYPES:
+        return {key: values[0] if len(values) == 1 else values for key, values in request.POST.lists()}
+    if content_type and content_type != "application/json":
+        raise InvalidValue("unsupported_media_type")
+    try:
+        payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidValue(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidValue(f"Malformed JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise InvalidValue("Send a JSON object.")
+    if json_depth_exceeds(payload, MAX_JSON_DEPTH):
+        raise InvalidValue(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
+    return payload
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+@csrf_exempt
+@require_POST
+def ingest(request, api_key: str):
+    webhook = webhook_for_key(api_key)
+    if webhook is None:
+        return error_response(404, "not_found", "Unknown webhook key.")
+    retry_after = over_limit(f"webhook:{webhook.pk}", settings.WEBHOOK_RATE_LIMIT_PER_KEY)
+    if retry_after:
+        return _too_many(retry_after, "webhook")
+    ip = _client_ip(request)
+    retry_after = over_limit(f"webhook-ip:{ip}", settings.WEBHOOK_RATE_LIMIT_PER_IP)
+    if retry_after:
+        return _too_many(retry_after, "address")
+
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+        return error_response(413, "payload_too_large", f"The body is larger than {limit} bytes.")
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        return error_response(413, "payload_too_large", f"The body is larger than {limit} bytes.")
+    request._body = raw  # lets request.POST parse the form body already read
+    try:
+        payload = _parse(request, raw)
+    except InvalidValue as error:
+        if str(error) == "unsupported_media_type":
+            return error_response(415, "unsupported_media_type", "Send application/json or a form (application/x-www-form-urlencoded).")
+        return error_response(400, "malformed_body", str(error))
+
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        return error_response(
+            400, "validation_error", "Idempotency-Key is too long.", {"Idempotency-Key": f"At most {IDEMPOTENCY_KEY_MAX} characters."}
+        )
+    try:
+        answer = submission_ingest(
+            webhook=webhook,
+            payload=payload,
+            raw_body=raw,
+            idempotency_key=key,
+            ip=ip,
+            user_agent=request.headers.get("User-Agent", ""),
+            referer=request.headers.get("Referer", "") if (request.content_type or "") in FORM_TYPES else "",
+        )
+    except IngestConflict:
+        return error_response(
+            409,
+            "idempotency_conflict",
+            "This Idempotency-Key was used with a different body.",
+            {"Idempotency-Key": "Reused with a different body."},
+        )
+    except ValidationError as error:
+        fields = {key: " ".join(messages) for key, messages in error.message_dict.items()}
+        first = next(iter(fields.items()))
+        return error_response(400, "validation_error", f"{first[0]}: {first[1]}", fields)
+    response = JsonResponse(answer.body, status=answer.status_code)
+    if answer.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response

@@ -1,0 +1,86 @@
+"""Lead background work. Tasks take ids, are idempotent, and never rely on the broker remembering
+a delay: stalled work is found in PostgreSQL by the sweeper."""
+
+import logging
+from datetime import timedelta
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from leads import processing
+from leads.models import FailedJob, Lead
+
+logger = logging.getLogger(__name__)
+
+SWEEP_BATCH_SIZE = 500
+TRANSIENT_ERRORS = (processing.TransientError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+class RecordsFailures(Task):
+    """Parks a task that failed for good as a FailedJob, which ops can replay from admin."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        lead_id = (args or [kwargs.get("lead_id")])[0]
+        lead = Lead.objects.filter(pk=lead_id).only("pk", "workspace_id").first()
+        FailedJob.objects.create(
+            workspace_id=lead.workspace_id if lead else None,
+            lead=lead,
+            task_name=self.name,
+            args=[str(arg) for arg in args],
+            error=f"{exc.__class__.__name__}: {exc}"[:5000],
+            attempts=self.request.retries + 1,
+        )
+        if lead is not None:
+            processing.mark_failed(lead.pk)
+        logger.error("task %s%s failed for good: %s", self.name, tuple(args), exc)
+
+
+@shared_task(
+    bind=True,
+    base=RecordsFailures,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=settings.LEAD_PROCESSING_MAX_RETRIES,
+    acks_late=True,
+)
+def process_lead(self, lead_id: str) -> str | None:
+    return processing.process(lead_id)
+
+
+def enqueue_processing(lead_id) -> bool:
+    """Sends the task without retrying the broker: if it is down, the lead waits for the sweeper."""
+    try:
+        process_lead.apply_async(args=[str(lead_id)], retry=False)
+    except Exception as error:  # noqa: BLE001 - any broker failure only delays processing
+        logger.warning("could not enqueue processing of lead %s (%s); the sweeper will retry", lead_id, error)
+        return False
+    return True
+
+
+@shared_task
+def sweep_pending_leads(stalled_seconds: int | None = None) -> int:
+    """Re-enqueues leads stuck in a pending state (a lost message, a broker outage), oldest first."""
+    stalled = timedelta(seconds=stalled_seconds if stalled_seconds is not None else settings.LEAD_PROCESSING_STALL_SECONDS)
+    cutoff = timezone.now() - stalled
+    lead_ids = list(
+        Lead.objects.filter(processing_state__in=processing.PENDING_STATES, processing_state_at__lte=cutoff, deleted_at__isnull=True)
+        .order_by("processing_state_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH_SIZE]
+    )
+    return sum(enqueue_processing(lead_id) for lead_id in lead_ids)
+
+
+def failed_job_replay(*, job: FailedJob) -> bool:
+    """Puts the lead back to received and enqueues it again; the job is marked replayed."""
+    if job.replayed_at is not None:
+        return False
+    if job.lead_id is not None:
+        Lead.objects.filter(pk=job.lead_id, processing_state="failed").update(
+            processing_state="received", processing_state_at=timezone.now()
+        )
+    FailedJob.objects.filter(pk=job.pk).update(replayed_at=timezone.now())
+    return enqueue_processing(job.args[0])
