@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from leads.models import Lead, LeadActivity, Note, SourceType, Tag
+from leads.models import ConsentRecord, Lead, LeadActivity, Note, SourceType, Tag
 from workspaces.models import User, Workspace
 from workspaces.scoping import scoped, scoped_get_or_404
 
@@ -113,7 +113,17 @@ def lead_get_detail(*, workspace: Workspace, lead_id) -> Lead:
         LeadActivity.objects.filter(lead=lead).select_related("actor").order_by("-created_at", "-id")[:DETAIL_ACTIVITY_LIMIT]
     )
     lead.recent_notes = list(Note.objects.filter(lead=lead).select_related("author").order_by("-created_at")[:DETAIL_NOTE_LIMIT])
+    lead.consent_history = list(ConsentRecord.objects.filter(lead=lead).order_by("-created_at", "-id"))
+    lead.current_consent = lead_current_consent(records=lead.consent_history)
     return lead
+
+
+def lead_current_consent(*, records: list[ConsentRecord]) -> list[ConsentRecord]:
+    """The newest record per purpose, from records ordered newest first."""
+    latest: dict[str, ConsentRecord] = {}
+    for record in records:
+        latest.setdefault(record.purpose, record)
+    return sorted(latest.values(), key=lambda record: record.purpose)
 
 
 BOARD_PAGE_SIZE = 50

@@ -588,3 +588,74 @@ def leads_bulk_action(
     else:
         raise ValidationError({"action": "Choose one of: move_stage, assign, delete, tag."})
     return {"action": action, "requested": len(set(map(str, lead_ids))), "matched": len(found), "updated": changed, "notFound": not_found}
+
+
+@transaction.atomic
+def lead_merge(*, survivor: Lead, other: Lead, actor: User | None) -> Lead:
+    """Merges `other` into `survivor`: empty fields are filled, tags and custom fields united; notes,
+    activities, consent and submissions move to the survivor; `other` is soft-deleted with a link."""
+    from integrations.models import WebhookSubmission
+    from leads.models import ConsentRecord
+
+    if survivor.pk == other.pk:
+        raise ValidationError({"otherLeadId": "A lead cannot be merged into itself."})
+    if survivor.workspace_id != other.workspace_id:
+        raise ValidationError({"otherLeadId": "Unknown lead."})
+    first, second = sorted([survivor, other], key=lambda lead: str(lead.pk))
+    locked = {lead.pk: _lock(lead) for lead in (first, second)}
+    survivor, other = locked[survivor.pk], locked[other.pk]
+    if survivor.is_deleted or other.is_deleted:
+        raise ValidationError({"otherLeadId": "Both leads must be live (not deleted)."})
+
+    changes: dict[str, dict] = {}
+    for field in UPDATABLE_FIELDS:
+        mine, theirs = getattr(survivor, field), getattr(other, field)
+        if not mine and theirs and field not in ("status", "lifecycle_stage", "source_type"):
+            changes[field] = {"from": mine, "to": theirs}
+            setattr(survivor, field, theirs)
+    for field in ("company", "owner", "contact"):
+        if getattr(survivor, field) is None and getattr(other, field) is not None:
+            changes[field] = {"from": None, "to": str(getattr(other, field))}
+            setattr(survivor, field, getattr(other, field))
+    missing_custom = {k: v for k, v in other.custom_fields.items() if k != DISPLAY_NAMES_KEY and k not in survivor.custom_fields}
+    if missing_custom:
+        names = other.custom_fields.get(DISPLAY_NAMES_KEY, {})
+        survivor.custom_fields = custom_fields_merge(
+            survivor.custom_fields, {**missing_custom, DISPLAY_NAMES_KEY: {k: names.get(k, k) for k in missing_custom}}
+        )
+        changes["custom_fields"] = {"from": None, "to": missing_custom}
+    survivor_tags = set(LeadTag.objects.filter(lead=survivor).values_list("tag_id", flat=True))
+    moved_tags = [link for link in LeadTag.objects.filter(lead=other).select_related("tag") if link.tag_id not in survivor_tags]
+    LeadTag.objects.bulk_create([LeadTag(lead=survivor, tag_id=link.tag_id) for link in moved_tags], ignore_conflicts=True)
+    if moved_tags:
+        changes["tags"] = {"from": None, "to": sorted(link.tag.name for link in moved_tags)}
+
+    Note.objects.filter(lead=other).update(lead=survivor)
+    LeadActivity.objects.filter(lead=other).update(lead=survivor)
+    ConsentRecord.objects.filter(lead=other).update(lead=survivor)
+    WebhookSubmission.objects.filter(lead=other).update(lead=survivor)
+
+    now = timezone.now()
+    other.deleted_at, other.merged_into, other.updated_at = now, survivor, now
+    other.save(update_fields=["deleted_at", "merged_into", "updated_at"])
+    survivor.updated_at = survivor.last_activity_at = now
+    survivor.save()
+    LeadActivity.objects.bulk_create(
+        [
+            _activity(
+                lead=survivor,
+                type=ActivityType.MERGED,
+                actor=actor,
+                at=now,
+                data={"strategy": "manual", "mergedLeadId": str(other.pk), "mergedLeadName": other.name, "changes": changes},
+            ),
+            _activity(
+                lead=other,
+                type=ActivityType.MERGED,
+                actor=actor,
+                at=now,
+                data={"mergedInto": str(survivor.pk), "mergedIntoName": survivor.name},
+            ),
+        ]
+    )
+    return survivor

@@ -326,6 +326,12 @@ class LeadSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
     lastActivityAt = serializers.DateTimeField(source="last_activity_at")
+    country = serializers.CharField()
+    emailKind = serializers.CharField(source="email_kind")
+    phoneCountry = serializers.CharField(source="phone_country")
+    validationWarnings = serializers.ListField(child=serializers.CharField(), source="validation_warnings")
+    processingState = serializers.CharField(source="processing_state")
+    sourceWebhookId = serializers.UUIDField(source="source_webhook_id", allow_null=True)
 
     @extend_schema_field({"type": "object", "nullable": True, "properties": {k: {"type": "string"} for k in ("id", *COMPANY_KEYS)}})
     def get_company(self, lead):
@@ -369,9 +375,19 @@ class NoteSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="created_at")
 
 
+class ConsentSerializer(serializers.Serializer):
+    purpose = serializers.CharField()
+    granted = serializers.BooleanField()
+    source = serializers.CharField()
+    policyVersion = serializers.CharField(source="policy_version")
+    recordedAt = serializers.DateTimeField(source="created_at")
+
+
 class LeadDetailSerializer(LeadSerializer):
     activities = ActivitySerializer(many=True, source="recent_activities")
     notes = NoteSerializer(many=True, source="recent_notes")
+    consent = ConsentSerializer(many=True, source="current_consent", help_text="The latest grant or withdrawal per purpose.")
+    consentHistory = ConsentSerializer(many=True, source="consent_history", help_text="Every record, newest first.")
 
 
 class ContactSerializer(serializers.Serializer):
@@ -391,3 +407,7 @@ class BulkResultSerializer(serializers.Serializer):
     matched = serializers.IntegerField()
     updated = serializers.IntegerField()
     notFound = serializers.ListField(child=serializers.CharField())
+
+
+class MergeSerializer(StrictInputSerializer):
+    otherLeadId = serializers.UUIDField()

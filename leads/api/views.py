@@ -8,9 +8,11 @@ from rest_framework.views import APIView
 
 from leads import services
 from leads.api import serializers as s
+from leads.models import Lead
 from leads.selectors import lead_get, lead_get_detail, lead_list
 from leadsmgr.api.pagination import PageLimitPagination
 from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW, LEADS_WORK
+from workspaces.scoping import scoped
 
 
 def _validated(serializer_class, request, **extra_context):
@@ -152,3 +154,17 @@ class LeadBulkActionApi(APIView):
             tags=data.get("tags"),
         )
         return Response(result)
+
+
+class LeadMergeApi(APIView):
+    required_permissions = {"POST": LEADS_MANAGE}
+
+    @extend_schema(request=s.MergeSerializer, responses=s.LeadDetailSerializer)
+    def post(self, request, lead_id):
+        survivor = lead_get(workspace=request.workspace, lead_id=lead_id)
+        other_id = _validated(s.MergeSerializer, request)["otherLeadId"]
+        other = scoped(Lead, request.workspace).alive().filter(pk=other_id).first()
+        if other is None:
+            raise ValidationError({"otherLeadId": "Unknown lead."})
+        services.lead_merge(survivor=survivor, other=other, actor=request.user)
+        return Response(_detail(request, lead_id))

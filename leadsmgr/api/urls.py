@@ -1,5 +1,6 @@
 from django.urls import path
 
+from integrations.api import views as webhooks
 from leads.api import views as leads
 from pipelines.api import views as pipelines
 
@@ -11,6 +12,10 @@ urlpatterns = [
     path("leads/<str:lead_id>/assign", leads.LeadAssignApi.as_view(), name="api-lead-assign"),
     path("leads/<str:lead_id>/convert", leads.LeadConvertApi.as_view(), name="api-lead-convert"),
     path("leads/<str:lead_id>/notes", leads.LeadNotesApi.as_view(), name="api-lead-notes"),
+    path("leads/<str:lead_id>/merge", leads.LeadMergeApi.as_view(), name="api-lead-merge"),
+    path("lead-webhooks", webhooks.WebhookListCreateApi.as_view(), name="api-webhooks"),
+    path("lead-webhooks/<str:webhook_id>", webhooks.WebhookDetailApi.as_view(), name="api-webhook"),
+    path("lead-webhooks/<str:webhook_id>/regenerate-key", webhooks.WebhookRegenerateKeyApi.as_view(), name="api-webhook-regenerate"),
     path("lead-pipelines", pipelines.PipelineListCreateApi.as_view(), name="api-pipelines"),
     path("lead-pipelines/ensure-default", pipelines.PipelineEnsureDefaultApi.as_view(), name="api-pipelines-ensure-default"),
     path("lead-pipelines/<str:pipeline_id>", pipelines.PipelineDetailApi.as_view(), name="api-pipeline"),

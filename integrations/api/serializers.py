@@ -1,0 +1,75 @@
+from rest_framework import serializers
+
+from integrations.models import DedupStrategy
+from leads.api.serializers import WorkspaceContextMixin
+from leadsmgr.api.serializers import StrictInputSerializer
+from pipelines.models import Pipeline
+from workspaces.scoping import scoped
+
+SERVER_OWNED = frozenset({"id", "url", "keyHint", "apiKey", "stats", "createdAt"})
+
+
+class WebhookWriteSerializer(WorkspaceContextMixin, StrictInputSerializer):
+    ignored_fields = SERVER_OWNED
+
+    name = serializers.CharField(max_length=120)
+    fieldMapping = serializers.DictField(child=serializers.CharField(), required=False, source="field_mapping")
+    pipelineId = serializers.UUIDField(required=False, allow_null=True)
+    stageId = serializers.UUIDField(required=False, allow_null=True)
+    dedupStrategy = serializers.ChoiceField(choices=DedupStrategy.choices, required=False, source="dedup_strategy")
+    honeypotField = serializers.CharField(max_length=60, required=False, allow_blank=True, source="honeypot_field")
+    isActive = serializers.BooleanField(required=False, source="is_active")
+
+    def validate_pipelineId(self, value):
+        if value is None:
+            return None
+        pipeline = scoped(Pipeline, self.workspace).filter(pk=value).first()
+        if pipeline is None:
+            raise serializers.ValidationError("Unknown pipeline.")
+        return pipeline
+
+    def validate_stageId(self, value):
+        return None if value is None else self.resolve_stage(value)
+
+    def validate(self, attrs):
+        data = dict(attrs)
+        if "pipelineId" in data:
+            data["pipeline"] = data.pop("pipelineId")
+        if "stageId" in data:
+            data["stage"] = data.pop("stageId")
+        return data
+
+
+class WebhookUpdateSerializer(WebhookWriteSerializer):
+    name = serializers.CharField(max_length=120, required=False)
+
+
+class WebhookSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    url = serializers.SerializerMethodField()
+    keyHint = serializers.CharField(source="key_hint")
+    fieldMapping = serializers.JSONField(source="field_mapping")
+    pipelineId = serializers.UUIDField(source="pipeline_id", allow_null=True)
+    stageId = serializers.UUIDField(source="stage_id", allow_null=True)
+    dedupStrategy = serializers.CharField(source="dedup_strategy")
+    honeypotField = serializers.CharField(source="honeypot_field")
+    isActive = serializers.BooleanField(source="is_active")
+    stats = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    def get_url(self, webhook) -> str:
+        """Shown in full only with a freshly issued key (`context["raw_key"]`); else with the hint."""
+        key = self.context.get("raw_key") or f"{webhook.key_hint}…"
+        request = self.context.get("request")
+        path = f"/webhooks/leads/{key}"
+        return request.build_absolute_uri(path) if request is not None and self.context.get("raw_key") else path
+
+    def get_stats(self, webhook) -> dict:
+        return {
+            "totalReceived": webhook.total_received,
+            "duplicates": webhook.duplicates_received,
+            "discarded": webhook.discarded_received,
+            "duplicateRate": round(webhook.duplicate_rate, 4),
+            "lastReceivedAt": webhook.last_received_at.isoformat().replace("+00:00", "Z") if webhook.last_received_at else None,
+        }
