@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from leads.models import Company, Contact, Lead, LeadActivity, LeadTag, Note, Tag
+from leads.models import Company, ConsentRecord, Contact, FailedJob, Lead, LeadActivity, LeadTag, Note, Tag
 from leads.services import UPDATABLE_FIELDS, lead_update
 from workspaces.admin_scoping import WorkspaceScopedAdmin
 from workspaces.selectors import workspace_member_or_none
@@ -157,3 +157,51 @@ class LeadActivityAdmin(WorkspaceScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(WorkspaceScopedAdmin):
+    """Consent history is append-only: nothing here can be added, changed or deleted."""
+
+    list_display = ["lead", "purpose", "granted", "source", "policy_version", "created_at"]
+    related_filters = ("workspace",)
+    plain_filters = ("purpose", "granted", "source")
+    search_fields = ["lead__email", "lead__name"]
+    list_select_related = ["lead"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FailedJob)
+class FailedJobAdmin(WorkspaceScopedAdmin):
+    """Background steps that failed after their retries; replay re-runs them."""
+
+    list_display = ["failed_at", "task_name", "lead", "attempts", "error", "replayed_at"]
+    related_filters = ("workspace",)
+    plain_filters = ("task_name",)
+    search_fields = ["task_name", "error", "lead__email"]
+    list_select_related = ["lead"]
+    actions = ["replay"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Replay selected failed jobs")
+    def replay(self, request, queryset):
+        from leads.tasks import failed_job_replay
+
+        replayed = sum(failed_job_replay(job=job) for job in queryset)
+        self.message_user(request, f"Replayed {replayed} job(s); already replayed ones were skipped.", messages.SUCCESS)

@@ -157,3 +157,23 @@ def lead_board_columns(*, workspace: Workspace, pipeline, params, user: User | N
 
 def board_cards(*, queryset: QuerySet[Lead], stage, offset: int) -> QuerySet[Lead]:
     return queryset.filter(stage=stage).order_by("-created_at", "-id")[offset : offset + BOARD_PAGE_SIZE]
+
+
+POSSIBLE_DUPLICATES_LIMIT = 10
+
+
+def lead_possible_duplicates(*, lead: Lead) -> list[Lead]:
+    """Other live leads of the workspace with the same email, phone or name."""
+    match = Q(name__iexact=lead.name)
+    if lead.email:
+        match |= Q(email=lead.email)
+    if lead.phone:
+        match |= Q(phone=lead.phone)
+    return list(
+        scoped(Lead, lead.workspace)
+        .alive()
+        .filter(match)
+        .exclude(pk=lead.pk)
+        .select_related("stage")
+        .order_by("created_at")[:POSSIBLE_DUPLICATES_LIMIT]
+    )

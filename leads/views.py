@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from leads import services
 from leads.forms import LeadCreateForm, LeadEditForm, NoteForm
 from leads.models import Lead
-from leads.selectors import lead_get_detail
+from leads.selectors import lead_get_detail, lead_possible_duplicates
 from pipelines.models import Stage
 from pipelines.selectors import pipelines_with_stages
 from workspaces.decorators import workspace_permission_required
@@ -53,6 +53,7 @@ def _drawer(request, lead_id, *, form=None, note_form=None, error: str = "", sta
         "note_form": note_form or NoteForm(),
         "members": workspace_members(workspace=request.workspace),
         "stages": Stage.objects.filter(pipeline_id=lead.pipeline_id).order_by("position"),
+        "duplicates": lead_possible_duplicates(lead=lead),
         "error": error,
     }
     return render(request, "leads/_drawer.html", context, status=status)
@@ -216,3 +217,16 @@ def leads_bulk(request):
         message = " ".join(error.messages) if isinstance(error, ValidationError) else "Choose a stage."
         return render(request, "leads/_bulk_result.html", {"error": message}, status=200)
     return _changed(render(request, "leads/_bulk_result.html", {"result": result}))
+
+
+@require_POST
+@workspace_permission_required(LEADS_MANAGE)
+def lead_merge(request, lead_id):
+    """Merges the chosen duplicate into this lead (the one whose drawer is open)."""
+    survivor = _lead(request, lead_id)
+    try:
+        other = scoped(Lead, request.workspace).alive().get(pk=request.POST.get("other"))
+        services.lead_merge(survivor=survivor, other=other, actor=request.user)
+    except (Lead.DoesNotExist, ValidationError):
+        return _drawer(request, lead_id, error="That lead cannot be merged (it may have been deleted or merged already).")
+    return _changed(_drawer(request, lead_id))

@@ -6,6 +6,7 @@ from django.views.defaults import server_error as default_server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from integrations import views as ingest_views
+from integrations import web as webhook_views
 from leads import views as lead_views
 from leadsmgr import views as health
 from leadsmgr.api.errors import error_response
@@ -27,6 +28,11 @@ urlpatterns = [
     path("leads/<str:lead_id>/assign", lead_views.lead_assign, name="lead-assign"),
     path("leads/<str:lead_id>/convert", lead_views.lead_convert, name="lead-convert"),
     path("leads/<str:lead_id>/delete", lead_views.lead_delete, name="lead-delete"),
+    path("settings/webhooks/", webhook_views.webhook_list, name="webhooks"),
+    path("settings/webhooks/<str:webhook_id>/", webhook_views.webhook_edit, name="webhook-edit"),
+    path("settings/webhooks/<str:webhook_id>/regenerate", webhook_views.webhook_regenerate, name="webhook-regenerate"),
+    path("settings/webhooks/<str:webhook_id>/delete", webhook_views.webhook_delete, name="webhook-delete"),
+    path("leads/<str:lead_id>/merge", lead_views.lead_merge, name="lead-merge"),
     path("pipelines/new", board_views.pipeline_new, name="pipeline-new"),
     path("pipelines/<str:pipeline_id>/settings", board_views.pipeline_settings, name="pipeline-settings"),
     path("pipelines/<str:pipeline_id>/delete", board_views.pipeline_delete, name="pipeline-delete"),

@@ -109,6 +109,14 @@
       drawer.innerHTML = "";
     }
     if (target.closest("[data-close-modal]")) document.getElementById("modal").close();
+    const copyButton = target.closest("[data-copy]");
+    if (copyButton) {
+      const input = document.querySelector(copyButton.dataset.copy);
+      input.select();
+      const done = () => { copyButton.textContent = "Copied"; };
+      if (navigator.clipboard) navigator.clipboard.writeText(input.value).then(done, () => document.execCommand("copy") && done());
+      else if (document.execCommand("copy")) done();
+    }
     if (target.id === "bulk-clear") {
       document.querySelectorAll(".card-select:checked").forEach((box) => { box.checked = false; });
       updateBulkBar();
