@@ -163,7 +163,7 @@ class LeadActivityAdmin(WorkspaceScopedAdmin):
 class ConsentRecordAdmin(WorkspaceScopedAdmin):
     """Consent history is append-only: nothing here can be added, changed or deleted."""
 
-    list_display = ["lead", "purpose", "granted", "source", "policy_version", "created_at"]
+    list_display = ["__str__", "lead", "source", "policy_version", "created_at"]
     related_filters = ("workspace",)
     plain_filters = ("purpose", "granted", "source")
     search_fields = ["lead__email", "lead__name"]
@@ -186,7 +186,7 @@ class ConsentRecordAdmin(WorkspaceScopedAdmin):
 class FailedJobAdmin(WorkspaceScopedAdmin):
     """Background steps that failed after their retries; replay re-runs them."""
 
-    list_display = ["failed_at", "task_name", "lead", "attempts", "error", "replayed_at"]
+    list_display = ["__str__", "lead", "attempts", "error", "failed_at", "replayed_at"]
     related_filters = ("workspace",)
     plain_filters = ("task_name",)
     search_fields = ["task_name", "error", "lead__email"]

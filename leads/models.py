@@ -305,4 +305,4 @@ class FailedJob(models.Model):
         ordering = ["-failed_at"]
 
     def __str__(self) -> str:
-        return f"{self.task_name}{tuple(self.args)}"
+        return f"{self.task_name} {' '.join(self.args)}"

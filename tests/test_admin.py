@@ -6,7 +6,9 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from leads.models import ActivityType, Company, Contact, Lead, LeadActivity, Note, Tag
+from integrations.models import LeadWebhook, WebhookSubmission
+from integrations.services import submission_ingest, webhook_create
+from leads.models import ActivityType, Company, ConsentRecord, Contact, FailedJob, Lead, LeadActivity, Note, Tag
 from leads.services import lead_convert, lead_note_add, lead_stage_move
 from pipelines.models import Pipeline, Stage
 from tests.leads.factories import make_lead
@@ -14,7 +16,10 @@ from tests.pipelines.factories import make_pipeline
 from tests.workspaces.factories import UserFactory, member, token_for
 from workspaces.models import ApiToken, Membership, Role, User, Workspace
 
-ALL_MODELS = [User, Workspace, Membership, ApiToken, Pipeline, Stage, Lead, Company, Contact, Tag, Note, LeadActivity]
+ALL_MODELS = [
+    User, Workspace, Membership, ApiToken, Pipeline, Stage, Lead, Company, Contact, Tag, Note, LeadActivity,
+    ConsentRecord, FailedJob, LeadWebhook, WebhookSubmission,
+]  # fmt: skip
 
 
 def admin_url(model, view: str, *args) -> str:
@@ -50,6 +55,9 @@ def full_data(workspace):
     lead_note_add(lead=lead, author=membership.user, text="Called, left a voicemail.")
     lead_convert(lead=lead, actor=membership.user)
     make_pipeline(workspace)
+    webhook, _ = webhook_create(workspace=workspace, name="Landing Page Form")
+    submission_ingest(webhook=webhook, payload={"email": "form@acme.com", "consent": {"sms": True}}, raw_body=b"{}")
+    FailedJob.objects.create(workspace=workspace, lead=lead, task_name="leads.tasks.process_lead", args=[str(lead.pk)], error="boom")
     lead.refresh_from_db()
     return lead
 
