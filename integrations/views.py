@@ -3,7 +3,7 @@
 import json
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, ValidationError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -31,7 +31,10 @@ def _parse(request, raw: bytes) -> dict:
     """The submission as a dict, from JSON or from a plain HTML form; raises InvalidValue."""
     content_type = (request.content_type or "").lower()
     if content_type in FORM_TYPES:
-        return {key: values[0] if len(values) == 1 else values for key, values in request.POST.lists()}
+        try:
+            return {key: values[0] if len(values) == 1 else values for key, values in request.POST.lists()}
+        except (TooManyFieldsSent, RequestDataTooBig) as error:
+            raise InvalidValue(f"The form could not be read: {error}") from None
     if content_type and content_type != "application/json":
         raise InvalidValue("unsupported_media_type")
     try:

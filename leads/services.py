@@ -83,10 +83,16 @@ def custom_fields_merge(existing: dict, incoming: dict) -> dict:
     display_names = dict(merged.pop(DISPLAY_NAMES_KEY, {}) or {})
     given = (incoming or {}).get(DISPLAY_NAMES_KEY)
     given_names = {key: name for key, name in given.items() if isinstance(name, str)} if isinstance(given, dict) else {}
+    seen: set[str] = set()
     for raw_key, value in (incoming or {}).items():
         if raw_key == DISPLAY_NAMES_KEY:
             continue
         key = camel_case_key(raw_key) or raw_key
+        # Two names for one key in one submission ("budget_range", "Budget Range"): keep both values.
+        base, number = key, 2
+        while key in seen:
+            key, number = f"{base}{number}", number + 1
+        seen.add(key)
         if value is None:
             merged.pop(key, None)
             display_names.pop(key, None)

@@ -3,6 +3,8 @@ from django.conf import settings
 from leadsmgr.api.errors import error_response
 
 LIMITED_PREFIXES = ("/api/", "/webhooks/")
+# CSV uploads get settings.IMPORT_MAX_BYTES instead of the API's limit.
+IMPORT_PATHS = ("/api/v1/leads/import",)
 
 
 class ApiBodySizeLimitMiddleware:
@@ -17,6 +19,7 @@ class ApiBodySizeLimitMiddleware:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 return error_response(400, "bad_request", "Content-Length is not a number.")
-            if length > settings.API_MAX_BODY_BYTES:
-                return error_response(413, "payload_too_large", f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.")
+            limit = settings.IMPORT_MAX_BYTES if request.path in IMPORT_PATHS else settings.API_MAX_BODY_BYTES
+            if length > limit:
+                return error_response(413, "payload_too_large", f"The request body is larger than {limit} bytes.")
         return self.get_response(request)

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from integrations import views as ingest_views
 from integrations import web as webhook_views
 from leads import views as lead_views
+from leads import views_import as lead_import_views
 from leadsmgr import views as health
 from leadsmgr.api.errors import error_response
 from pipelines import views as board_views
@@ -19,6 +20,9 @@ urlpatterns = [
     path("leads/new", lead_views.lead_new, name="lead-new"),
     path("leads/bulk", lead_views.leads_bulk, name="leads-bulk"),
     path("leads/columns/<str:stage_id>", board_views.column_more, name="board-column-more"),
+    path("leads/import", lead_import_views.lead_import, name="leads-import"),
+    path("leads/import/run", lead_import_views.lead_import_run, name="leads-import-run"),
+    path("leads/export", lead_import_views.leads_export, name="leads-export"),
     path("leads/<str:lead_id>/", lead_views.lead_drawer, name="lead-drawer"),
     path("leads/<str:lead_id>/move", lead_views.lead_move, name="lead-move"),
     path("leads/<str:lead_id>/edit", lead_views.lead_edit, name="lead-edit"),

@@ -1,12 +1,15 @@
 from django.urls import path
 
 from integrations.api import views as webhooks
+from leads.api import import_export
 from leads.api import views as leads
 from pipelines.api import views as pipelines
 
 urlpatterns = [
     path("leads", leads.LeadListCreateApi.as_view(), name="api-leads"),
     path("leads/bulk-action", leads.LeadBulkActionApi.as_view(), name="api-leads-bulk"),
+    path("leads/import", import_export.LeadImportApi.as_view(), name="api-leads-import"),
+    path("leads/export", import_export.LeadExportApi.as_view(), name="api-leads-export"),
     path("leads/<str:lead_id>", leads.LeadDetailApi.as_view(), name="api-lead"),
     path("leads/<str:lead_id>/stage", leads.LeadStageApi.as_view(), name="api-lead-stage"),
     path("leads/<str:lead_id>/assign", leads.LeadAssignApi.as_view(), name="api-lead-assign"),
