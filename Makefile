@@ -9,7 +9,7 @@ PORT ?= 8000
 # Local runs default to DEBUG; production sets DEBUG=0 and SECRET_KEY in its environment.
 export DEBUG ?= 1
 
-.PHONY: install run web migrate seed test lint format clean
+.PHONY: install run web migrate seed test lint format bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ web: migrate
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Needs PostgreSQL (DATABASE_URL) and Redis; SCALE=100k by default, SCALE=1m for the full run.
+bench: install
+	$(BIN)/python bench/run.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -22,6 +22,7 @@ from leads.capture import CREATED, DUPLICATE, MERGE, MERGED, REPLACE, SKIP, Subm
 from leads.exports import FORMULA_PREFIXES
 from leads.models import Company, Lead, SourceType
 from leads.normalization import camel_case_key, normalize_phone
+from pipelines.models import Stage
 from workspaces.models import User, Workspace
 
 DEDUP_STRATEGIES = (MERGE, REPLACE, SKIP)
@@ -223,15 +224,21 @@ class _Plan:
     mapping: dict[str, str]  # mapped columns only, "ignore" excluded
     custom: list[str]
     column_for_field: dict[str, str]  # lead model field → the column that fills it
+    stage: Stage | None  # where new leads go: the first stage of the default pipeline
 
     @classmethod
-    def build(cls, columns: list[str], mapping: dict[str, str]) -> "_Plan":
+    def build(cls, workspace: Workspace, columns: list[str], mapping: dict[str, str]) -> "_Plan":
         mapped = {column: target for column, target in mapping.items() if target != IGNORE}
         return cls(
             columns=columns,
             mapping=mapped,
             custom=[column for column in columns if column not in mapping],
             column_for_field={MAPPING_TARGETS[target]: column for column, target in mapped.items() if target not in _COMPANY_FIELDS},
+            # Found once rather than once per lead. Without a default pipeline yet, capture creates it.
+            stage=Stage.objects.select_related("pipeline")
+            .filter(workspace=workspace, pipeline__is_default=True)
+            .order_by("position")
+            .first(),
         )
 
 
@@ -263,6 +270,8 @@ def _row_submission(plan: _Plan, cells: list[str], workspace: Workspace, dedup_s
         tags=mapped.tags,
         source_type=SourceType.IMPORT,
         dedup_strategy=dedup_strategy,
+        pipeline=plan.stage.pipeline if plan.stage else None,
+        stage=plan.stage,
     )
 
 
@@ -317,7 +326,7 @@ def leads_import_csv(
         raise ValidationError({"dedupStrategy": f"Choose one of: {', '.join(DEDUP_STRATEGIES)}."})
     columns = csv_inspect(file=file).columns
     mapping = _validated_mapping(columns, guess_mapping(columns) if mapping is None else mapping)
-    plan = _Plan.build(columns, mapping)
+    plan = _Plan.build(workspace, columns, mapping)
     report = {"total": 0, "created": 0, "merged": 0, "duplicates": 0, "rejected": 0, "errors": [], "dryRun": dry_run, "mapping": mapping}
     earlier = _Identities()
 

@@ -2,6 +2,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from pipelines.models import Pipeline, Stage
@@ -21,7 +23,8 @@ class Company(TenantModel):
         ordering = ["name"]
         verbose_name_plural = "companies"
         indexes = [
-            models.Index(fields=["workspace", "name"], name="company_ws_name"),
+            # Companies are matched by name without case (name__iexact).
+            models.Index(F("workspace"), Upper("name"), name="company_ws_upper_name"),
             models.Index(fields=["workspace", "domain"], name="company_ws_domain"),
         ]
 
@@ -168,8 +171,8 @@ class Lead(TenantModel):
         indexes = [
             models.Index(fields=["workspace", "stage", "-created_at"], name="lead_ws_stage_created"),
             models.Index(fields=["workspace", "pipeline"], name="lead_ws_pipeline"),
-            models.Index(fields=["workspace", "email"], name="lead_ws_email"),
-            models.Index(fields=["workspace", "phone"], name="lead_ws_phone"),
+            models.Index(fields=["workspace", "email", "created_at"], name="lead_ws_email_created"),
+            models.Index(fields=["workspace", "phone", "created_at"], name="lead_ws_phone_created"),
             models.Index(fields=["workspace", "owner"], name="lead_ws_owner"),
             models.Index(fields=["workspace", "-created_at"], name="lead_ws_created"),
             models.Index(fields=["workspace", "-score"], name="lead_ws_score"),

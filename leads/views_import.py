@@ -19,7 +19,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations.models import DedupStrategy
 from leads.capture import MERGE
@@ -102,8 +102,10 @@ def _page(request, context: dict, status: int = 200):
         "max_mb": settings.IMPORT_MAX_BYTES // (1024 * 1024),
         **context,
     }
-    template = "leads/import_step.html" if request.htmx else "leads/import.html"
-    return render(request, template, context, status=status)
+    if request.htmx:
+        # htmx swaps in only a 2xx answer; the error is shown in the step it replaces.
+        return render(request, "leads/import_step.html", context)
+    return render(request, "leads/import.html", context, status=status)
 
 
 def _mapping_rows(columns: list[str], chosen: dict[str, str], sample: list[str]) -> list[dict]:
@@ -113,6 +115,7 @@ def _mapping_rows(columns: list[str], chosen: dict[str, str], sample: list[str])
     ]
 
 
+@require_http_methods(["GET", "POST"])
 @workspace_permission_required(LEADS_MANAGE)
 def lead_import(request):
     """Step 1: upload a CSV. A good file is kept and its columns shown for mapping."""

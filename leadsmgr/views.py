@@ -1,5 +1,5 @@
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 
 from leadsmgr.celery import app as celery_app
 
@@ -21,3 +21,8 @@ def healthz(request):
         checks["broker"] = f"error: {error.__class__.__name__}"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+
+
+def livez(request):
+    """Liveness only: the process answers. Also the benchmark's trivial-view baseline."""
+    return HttpResponse("ok", content_type="text/plain")

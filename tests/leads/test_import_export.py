@@ -801,6 +801,9 @@ def test_web_import_shows_a_bad_file_or_mapping_and_escapes_what_the_file_says(m
     both_email = marketer.post(WEB_IMPORT_RUN, {"column-0": "email", "column-1": "email", "action": "dry_run"})
     assert both_email.status_code == 400
     assert "both map to email" in both_email.content.decode()
+    htmx = marketer.post(WEB_IMPORT_RUN, {"column-0": "email", "column-1": "email", "action": "dry_run"}, HTTP_HX_REQUEST="true")
+    assert htmx.status_code == 200  # htmx swaps in only a 2xx answer
+    assert "both map to email" in htmx.content.decode()
     report = marketer.post(WEB_IMPORT_RUN, {"column-0": "name", "column-1": "email", "action": "dry_run"}).content.decode()
     assert report_counts(report)["rejected"] == 1
     assert XSS not in report
