@@ -149,7 +149,7 @@ def fill(env: dict, url: str, leads: int) -> dict:
         params = {"ws": ws, "pipeline": pipeline, "owner": owner, "leads": leads, "companies": max(leads // 100, 10)}
         with conn.transaction():
             for statement in (part.strip() for part in FILL_SQL.split(";\n")):
-                if statement and not statement.startswith("--") or "\n" in statement:
+                if (statement and not statement.startswith("--")) or "\n" in statement:
                     conn.execute(statement, params)
         seconds = time.perf_counter() - started
         stage = conn.execute("SELECT id FROM lead_pipeline_stages WHERE pipeline_id = %s ORDER BY position LIMIT 1", [pipeline]).fetchone()[
