@@ -177,6 +177,8 @@ class Lead(TenantModel):
             models.Index(fields=["workspace", "-created_at"], name="lead_ws_created"),
             models.Index(fields=["workspace", "-score"], name="lead_ws_score"),
             models.Index(fields=["workspace", "source_type"], name="lead_ws_source"),
+            # Possible duplicates in the drawer are matched by name without case.
+            models.Index(F("workspace"), Upper("name"), name="lead_ws_upper_name"),
             models.Index(
                 fields=["processing_state", "processing_state_at"],
                 condition=~models.Q(processing_state="ready"),
