@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from leads.models import Company, ConsentRecord, Contact, FailedJob, Lead, LeadActivity, LeadTag, Note, Tag
+from leads.models import Company, ConsentRecord, Contact, FailedJob, ImportJob, Lead, LeadActivity, LeadTag, Note, Tag
 from leads.services import UPDATABLE_FIELDS, lead_update
 from workspaces.admin_scoping import WorkspaceScopedAdmin
 from workspaces.selectors import workspace_member_or_none
@@ -205,3 +205,18 @@ class FailedJobAdmin(WorkspaceScopedAdmin):
 
         replayed = sum(failed_job_replay(job=job) for job in queryset)
         self.message_user(request, f"Replayed {replayed} job(s); already replayed ones were skipped.", messages.SUCCESS)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(WorkspaceScopedAdmin):
+    list_display = ["__str__", "created_by", "rows", "status", "created_at", "finished_at"]
+    related_filters = ("workspace",)
+    plain_filters = ("status", "dry_run")
+    search_fields = ["original_name", "created_by__email"]
+    list_select_related = ["created_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

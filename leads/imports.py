@@ -185,7 +185,7 @@ def csv_inspect(*, file) -> CsvInfo:
     return info
 
 
-def _validated_mapping(columns: list[str], mapping) -> dict[str, str]:
+def import_mapping_validate(columns: list[str], mapping) -> dict[str, str]:
     if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
         raise ValidationError({"mapping": "Give an object: column name → lead field (or “ignore”)."})
     unknown = [column for column in mapping if column not in columns]
@@ -325,7 +325,7 @@ def leads_import_csv(
     if dedup_strategy not in DEDUP_STRATEGIES:
         raise ValidationError({"dedupStrategy": f"Choose one of: {', '.join(DEDUP_STRATEGIES)}."})
     columns = csv_inspect(file=file).columns
-    mapping = _validated_mapping(columns, guess_mapping(columns) if mapping is None else mapping)
+    mapping = import_mapping_validate(columns, guess_mapping(columns) if mapping is None else mapping)
     plan = _Plan.build(workspace, columns, mapping)
     report = {"total": 0, "created": 0, "merged": 0, "duplicates": 0, "rejected": 0, "errors": [], "dryRun": dry_run, "mapping": mapping}
     earlier = _Identities()

@@ -311,3 +311,37 @@ class FailedJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name} {' '.join(self.args)}"
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(TenantModel):
+    """A CSV import (or dry run) too large to finish inside a web request: a worker runs it and
+    people follow its progress; the file stays on the server, never in the database."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    file_name = models.CharField(max_length=80)
+    original_name = models.CharField(max_length=200, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    mapping = models.JSONField(null=True, blank=True)
+    dedup_strategy = models.CharField(max_length=10, default="merge")
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
+    report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="importjob_status_created")]
+
+    def __str__(self) -> str:
+        return f"{'Dry run' if self.dry_run else 'Import'} of {self.original_name or self.file_name} ({self.status})"

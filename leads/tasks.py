@@ -84,3 +84,24 @@ def failed_job_replay(*, job: FailedJob) -> bool:
         )
     FailedJob.objects.filter(pk=job.pk).update(replayed_at=timezone.now())
     return enqueue_processing(job.args[0])
+
+
+@shared_task(acks_late=True)
+def run_import_job(job_id: str) -> str | None:
+    from leads.import_jobs import import_job_run
+
+    job = import_job_run(job_id=job_id)
+    return job.status if job else None
+
+
+@shared_task
+def sweep_import_jobs(stalled_seconds: int | None = None) -> int:
+    """Re-sends import jobs still queued after a while (a message lost with the broker)."""
+    from leads.import_jobs import enqueue_import_job
+    from leads.models import ImportJob, ImportJobStatus
+
+    stalled = timedelta(seconds=stalled_seconds if stalled_seconds is not None else settings.LEAD_PROCESSING_STALL_SECONDS)
+    ids = list(
+        ImportJob.objects.filter(status=ImportJobStatus.QUEUED, created_at__lte=timezone.now() - stalled).values_list("pk", flat=True)[:100]
+    )
+    return sum(enqueue_import_job(job_id) for job_id in ids)

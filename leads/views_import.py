@@ -24,13 +24,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from integrations.models import DedupStrategy
 from leads.capture import MERGE
 from leads.exports import leads_export_filename, leads_export_rows
+from leads.import_jobs import import_job_start, runs_in_background
 from leads.imports import IGNORE, csv_inspect, guess_mapping, leads_import_csv
+from leads.models import ImportJob, ImportJobStatus
 from leads.selectors import lead_board_queryset
 from pipelines.models import Pipeline
 from pipelines.services import pipeline_ensure_default
 from workspaces.decorators import workspace_permission_required
 from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW
-from workspaces.scoping import scoped
+from workspaces.scoping import scoped, scoped_get_or_404
 
 SESSION_KEY = "leads_import"
 STORED_NAME = re.compile(r"^[0-9a-f]{32}\.csv$")
@@ -183,6 +185,21 @@ def lead_import_run(request):
         "mapping_rows": _mapping_rows(info.columns, chosen, info.sample),
         "dedup_strategy": dedup_strategy,
     }
+    if runs_in_background(info.rows):
+        # Too long for one web request: a worker imports it and this page follows its progress.
+        job = import_job_start(
+            workspace=request.workspace,
+            actor=request.user,
+            file_name=path.name,
+            original_name=context["filename"],
+            rows=info.rows,
+            mapping=mapping,
+            dedup_strategy=dedup_strategy,
+            dry_run=dry_run,
+        )
+        if not dry_run:
+            request.session.pop(SESSION_KEY, None)  # the job owns the file now and deletes it when done
+        return _page(request, {**context, "step": "job", "job": job})
     try:
         with path.open("rb") as file:
             report = leads_import_csv(
@@ -194,6 +211,27 @@ def lead_import_run(request):
         _forget_upload(request)
         context["step"] = "done"
     return _page(request, {**context, "report": report})
+
+
+@require_http_methods(["GET"])
+@workspace_permission_required(LEADS_MANAGE)
+def lead_import_job(request, job_id):
+    """Where a background import stands; the page polls this until the job is done."""
+    job = scoped_get_or_404(ImportJob, request.workspace, pk=job_id)
+    context = {"step": "job", "job": job, "filename": job.original_name, "rows": job.rows}
+    if job.status == ImportJobStatus.DONE:
+        context["report"] = job.report
+        path = _stored_path(request)
+        if job.dry_run and path is not None and path.name == job.file_name:
+            with path.open("rb") as file:
+                info = csv_inspect(file=file)
+            chosen = {column: (job.mapping or {}).get(column, CUSTOM) for column in info.columns}
+            context.update(step="mapping", mapping_rows=_mapping_rows(info.columns, chosen, info.sample), dedup_strategy=job.dedup_strategy)
+        else:
+            context["step"] = "done"
+    elif job.status == ImportJobStatus.FAILED:
+        context.update(step="upload", error=job.error)
+    return _page(request, context)
 
 
 def _board_pipeline(request) -> Pipeline:

@@ -133,6 +133,8 @@ API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # CSV uploads (API and web import) are far larger than any JSON body, so they have their own limit.
 IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
+# Files with more data rows than this are imported by a worker (progress is shown), not in the request.
+IMPORT_INLINE_MAX_ROWS = int(os.environ.get("IMPORT_INLINE_MAX_ROWS", "1000"))
 
 # Outgoing email: EMAIL_URL such as smtp://user:pass@host:587?tls=1; console output by default.
 EMAIL_URL = os.environ.get("EMAIL_URL", "")
@@ -195,6 +197,7 @@ WEBHOOK_RATE_LIMIT_PER_IP = int(os.environ.get("WEBHOOK_RATE_LIMIT_PER_IP", "120
 # Periodic jobs; the database scheduler copies these into django-celery-beat's tables.
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-leads": {"task": "leads.tasks.sweep_pending_leads", "schedule": 60.0},
+    "sweep-import-jobs": {"task": "leads.tasks.sweep_import_jobs", "schedule": 300.0},
     "purge-expired-submissions": {"task": "integrations.tasks.purge_expired_submissions", "schedule": 24 * 3600.0},
 }
 

@@ -22,6 +22,7 @@ urlpatterns = [
     path("leads/columns/<str:stage_id>", board_views.column_more, name="board-column-more"),
     path("leads/import", lead_import_views.lead_import, name="leads-import"),
     path("leads/import/run", lead_import_views.lead_import_run, name="leads-import-run"),
+    path("leads/import/jobs/<str:job_id>", lead_import_views.lead_import_job, name="leads-import-job"),
     path("leads/export", lead_import_views.leads_export, name="leads-export"),
     path("leads/<str:lead_id>/", lead_views.lead_drawer, name="lead-drawer"),
     path("leads/<str:lead_id>/move", lead_views.lead_move, name="lead-move"),

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import MultiPartParser
@@ -18,10 +18,13 @@ from integrations.mapping import MAPPING_TARGETS
 from integrations.models import DedupStrategy
 from leads.capture import MERGE
 from leads.exports import leads_export_filename, leads_export_rows
-from leads.imports import MAX_REPORTED_ERRORS, leads_import_csv
+from leads.import_jobs import import_file_store, import_job_start, runs_in_background
+from leads.imports import DEDUP_STRATEGIES, MAX_REPORTED_ERRORS, csv_inspect, import_mapping_validate, leads_import_csv
+from leads.models import ImportJob
 from leads.selectors import lead_list
 from leadsmgr.api.serializers import StrictInputSerializer
 from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW
+from workspaces.scoping import scoped_get_or_404
 
 MAPPING_MAX_CHARS = 100_000
 
@@ -88,10 +91,12 @@ class LeadImportApi(APIView):
             "Each row is captured like any other submission (source `import`): normalized, deduplicated by email then phone, "
             "and recorded on the lead's timeline. A row that cannot be imported is rejected with its reasons; the other rows "
             "are kept. A file that cannot be read, or a mapping naming unknown columns or fields, is refused whole (400). "
-            "Bodies up to IMPORT_MAX_BYTES (50 MB by default) are accepted here; larger ones get a 413."
+            "Bodies up to IMPORT_MAX_BYTES (50 MB by default) are accepted here; larger ones get a 413. "
+            "A file of more than 1,000 rows is imported by a worker: the answer is 202 with the job "
+            "(`jobId`, `status`, `statusUrl`); GET the status URL until `status` is `done` for the report."
         ),
         request={"multipart/form-data": LeadImportSerializer},
-        responses={200: ImportReportSerializer},
+        responses={200: ImportReportSerializer, 202: OpenApiTypes.OBJECT},
         examples=[
             OpenApiExample(
                 "Report",
@@ -113,6 +118,23 @@ class LeadImportApi(APIView):
         serializer = LeadImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        info = csv_inspect(file=data["file"])
+        if runs_in_background(info.rows):
+            # Too long for one request: a worker imports it; GET the job for progress and the report.
+            if data["dedupStrategy"] not in DEDUP_STRATEGIES:
+                raise ValidationError({"dedupStrategy": "Unknown strategy."})
+            mapping = import_mapping_validate(info.columns, data["mapping"]) if data.get("mapping") is not None else None
+            job = import_job_start(
+                workspace=request.workspace,
+                actor=request.user,
+                file_name=import_file_store(source=data["file"]),
+                original_name=data["file"].name or "",
+                rows=info.rows,
+                mapping=mapping,
+                dedup_strategy=data["dedupStrategy"],
+                dry_run=data["dryRun"],
+            )
+            return Response(_job_body(request, job), status=status.HTTP_202_ACCEPTED)
         report = leads_import_csv(
             workspace=request.workspace,
             actor=request.user,
@@ -122,6 +144,28 @@ class LeadImportApi(APIView):
             dry_run=data["dryRun"],
         )
         return Response(report)
+
+
+def _job_body(request, job: ImportJob) -> dict:
+    return {
+        "jobId": str(job.pk),
+        "status": job.status,
+        "dryRun": job.dry_run,
+        "rows": job.rows,
+        "statusUrl": request.build_absolute_uri(f"/api/v1/leads/imports/{job.pk}"),
+        "report": job.report,
+        "error": job.error,
+        "createdAt": job.created_at.isoformat().replace("+00:00", "Z"),
+        "finishedAt": job.finished_at.isoformat().replace("+00:00", "Z") if job.finished_at else None,
+    }
+
+
+class LeadImportJobApi(APIView):
+    required_permissions = {"GET": LEADS_MANAGE}
+
+    @extend_schema(summary="A background import's status and, once done, its report", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, job_id):
+        return Response(_job_body(request, scoped_get_or_404(ImportJob, request.workspace, pk=job_id)))
 
 
 class JsonForErrors(DefaultContentNegotiation):

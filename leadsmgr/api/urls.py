@@ -10,6 +10,7 @@ urlpatterns = [
     path("leads/bulk-action", leads.LeadBulkActionApi.as_view(), name="api-leads-bulk"),
     path("leads/import", import_export.LeadImportApi.as_view(), name="api-leads-import"),
     path("leads/export", import_export.LeadExportApi.as_view(), name="api-leads-export"),
+    path("leads/imports/<str:job_id>", import_export.LeadImportJobApi.as_view(), name="api-leads-import-job"),
     path("leads/<str:lead_id>", leads.LeadDetailApi.as_view(), name="api-lead"),
     path("leads/<str:lead_id>/stage", leads.LeadStageApi.as_view(), name="api-lead-stage"),
     path("leads/<str:lead_id>/assign", leads.LeadAssignApi.as_view(), name="api-lead-assign"),
