@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from integrations.models import LeadWebhook, WebhookSubmission
-from workspaces.admin_scoping import WorkspaceScopedAdmin
+from workspaces.admin_scoping import ReadOnlyAdminMixin, WorkspaceScopedAdmin
 
 
 @admin.register(LeadWebhook)
@@ -40,7 +40,7 @@ class LeadWebhookAdmin(WorkspaceScopedAdmin):
 
 
 @admin.register(WebhookSubmission)
-class WebhookSubmissionAdmin(WorkspaceScopedAdmin):
+class WebhookSubmissionAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     """The raw submissions as received: an audit trail, read-only."""
 
     list_display = ["received_at", "webhook", "outcome", "lead", "idempotency_key", "ip"]
@@ -50,12 +50,6 @@ class WebhookSubmissionAdmin(WorkspaceScopedAdmin):
     list_select_related = ["webhook", "lead"]
     date_hierarchy = "received_at"
     show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
     def has_change_permission(self, request, obj=None):
         return False

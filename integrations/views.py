@@ -1,7 +1,5 @@
 """POST /webhooks/leads/<key>: the public ingest endpoint. The key in the URL is the only credential."""
 
-import json
-
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, ValidationError
 from django.http import JsonResponse
@@ -11,7 +9,7 @@ from django.views.decorators.http import require_POST
 from integrations.services import IDEMPOTENCY_KEY_MAX, IngestConflict, submission_ingest, webhook_for_key
 from leads.normalization import InvalidValue
 from leadsmgr.api.errors import error_response
-from leadsmgr.api.parsers import MAX_JSON_DEPTH, json_depth_exceeds
+from leadsmgr.api.parsers import parse_json
 from leadsmgr.ratelimit import over_limit
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -38,20 +36,12 @@ def _parse(request, raw: bytes) -> dict:
     if content_type and content_type != "application/json":
         raise InvalidValue("unsupported_media_type")
     try:
-        payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except RecursionError:
-        raise InvalidValue(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidValue(f"Malformed JSON: {error}") from None
+        payload = parse_json(raw)
+    except ValueError as error:
+        raise InvalidValue(str(error)) from None
     if not isinstance(payload, dict):
         raise InvalidValue("Send a JSON object.")
-    if json_depth_exceeds(payload, MAX_JSON_DEPTH):
-        raise InvalidValue(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
     return payload
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
 
 
 @csrf_exempt

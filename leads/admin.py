@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 
 from leads.models import Company, ConsentRecord, Contact, FailedJob, ImportJob, Lead, LeadActivity, LeadTag, Note, Tag
 from leads.services import UPDATABLE_FIELDS, lead_update
-from workspaces.admin_scoping import WorkspaceScopedAdmin
+from workspaces.admin_scoping import ReadOnlyAdminMixin, WorkspaceScopedAdmin
 from workspaces.selectors import workspace_member_or_none
 
 
@@ -160,7 +160,7 @@ class LeadActivityAdmin(WorkspaceScopedAdmin):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(WorkspaceScopedAdmin):
+class ConsentRecordAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     """Consent history is append-only: nothing here can be added, changed or deleted."""
 
     list_display = ["__str__", "lead", "source", "policy_version", "created_at"]
@@ -168,12 +168,6 @@ class ConsentRecordAdmin(WorkspaceScopedAdmin):
     plain_filters = ("purpose", "granted", "source")
     search_fields = ["lead__email", "lead__name"]
     list_select_related = ["lead"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -183,7 +177,7 @@ class ConsentRecordAdmin(WorkspaceScopedAdmin):
 
 
 @admin.register(FailedJob)
-class FailedJobAdmin(WorkspaceScopedAdmin):
+class FailedJobAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     """Background steps that failed after their retries; replay re-runs them."""
 
     list_display = ["__str__", "lead", "attempts", "error", "failed_at", "replayed_at"]
@@ -192,12 +186,6 @@ class FailedJobAdmin(WorkspaceScopedAdmin):
     search_fields = ["task_name", "error", "lead__email"]
     list_select_related = ["lead"]
     actions = ["replay"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.action(description="Replay selected failed jobs")
     def replay(self, request, queryset):
@@ -208,15 +196,9 @@ class FailedJobAdmin(WorkspaceScopedAdmin):
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(WorkspaceScopedAdmin):
+class ImportJobAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     list_display = ["__str__", "created_by", "rows", "status", "created_at", "finished_at"]
     related_filters = ("workspace",)
     plain_filters = ("status", "dry_run")
     search_fields = ["original_name", "created_by__email"]
     list_select_related = ["created_by"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False

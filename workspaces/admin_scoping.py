@@ -86,3 +86,13 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
             elif any(f.name == "workspace" for f in related._meta.get_fields()):
                 kwargs["queryset"] = related._default_manager.filter(workspace__in=ids)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ReadOnlyAdminMixin:
+    """For records written only by the product (audit logs, submissions, consent): shown, never edited here."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -33,14 +33,24 @@ class StrictJSONParser(JSONParser):
         if not raw.strip():
             return {}
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        except RecursionError:
-            raise ParseError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.") from None
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ParseError(f"Malformed JSON: {error}") from None
-        if json_depth_exceeds(data, MAX_JSON_DEPTH):
-            raise ParseError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
+            data = parse_json(raw)
+        except ValueError as error:
+            raise ParseError(str(error)) from None
         return data
+
+
+def parse_json(raw: bytes):
+    """Strict JSON (no NaN or Infinity, at most MAX_JSON_DEPTH levels); raises ValueError saying
+    what is wrong. Shared by the API parser and the webhook endpoint."""
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"Malformed JSON: {error}") from None
+    if json_depth_exceeds(data, MAX_JSON_DEPTH):
+        raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
+    return data
 
 
 def _reject_constant(name: str):
