@@ -8,6 +8,10 @@ import sys
 def main():
     """Run administrative tasks."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadsmgr.settings")
+    # A checkout with no SECRET_KEY configured is a development one: its management commands run
+    # with DEBUG on (and the development key). Deployments set SECRET_KEY, so this never applies there.
+    if not os.environ.get("SECRET_KEY"):
+        os.environ.setdefault("DEBUG", "1")
     try:
         from django.core.management import execute_from_command_line
     except ImportError as exc:
