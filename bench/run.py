@@ -117,7 +117,7 @@ SELECT gen_random_uuid(), %(ws)s,
        (ARRAY['manual','webhook','import','api','form','tracking'])[1 + g %% 6], '', '', '', '',
        (ARRAY['google','linkedin','newsletter',''])[1 + g %% 4], '', '', '', '',
        jsonb_build_object('budgetRange', '$' || (g %% 50) || 'k', '_displayNames', jsonb_build_object('budgetRange', 'budget_range')),
-       'new', 'lead', %(pipeline)s, s.id, (g * 7919) %% 101, CASE WHEN g %% 3 = 0 THEN NULL ELSE %(owner)s END,
+       'new', 'lead', %(pipeline)s, s.id, (g::bigint * 7919) %% 101, CASE WHEN g %% 3 = 0 THEN NULL ELSE %(owner)s END,
        now() - (g %% 86400) * interval '1 minute', now(), now(), NULL, NULL, NULL, 'US', 'business', 'US', '[]'::jsonb, NULL,
        'ready', now(), NULL
 FROM generate_series(1, %(leads)s) g
