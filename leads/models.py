@@ -177,6 +177,8 @@ class Lead(TenantModel):
             models.Index(fields=["workspace", "-created_at"], name="lead_ws_created"),
             models.Index(fields=["workspace", "-score"], name="lead_ws_score"),
             models.Index(fields=["workspace", "source_type"], name="lead_ws_source"),
+            # The board's per-stage counts, from the index alone (live leads only).
+            models.Index(fields=["workspace", "pipeline", "stage"], condition=models.Q(deleted_at__isnull=True), name="lead_board_counts"),
             # Possible duplicates in the drawer are matched by name without case.
             models.Index(F("workspace"), Upper("name"), name="lead_ws_upper_name"),
             models.Index(
