@@ -51,6 +51,10 @@ class LeadFilter(django_filters.FilterSet):
         model = Lead
         fields: list[str] = []
 
+    def __init__(self, data, *, queryset, user: User | None):
+        super().__init__(data, queryset=queryset)
+        self.user = user  # for assignedTo=me
+
     def filter_search(self, queryset, name, value):
         value = value.strip()
         if not value:
@@ -66,7 +70,7 @@ class LeadFilter(django_filters.FilterSet):
         if value == "unassigned":
             return queryset.filter(owner__isnull=True)
         if value == "me":
-            return queryset.filter(owner=self.request.user if self.request else None)
+            return queryset.filter(owner=self.user)
         user_id = parse_id(value)
         if user_id is None:
             return queryset  # the API refuses such a value first; the board just ignores it
@@ -91,8 +95,7 @@ def lead_list(
         errors["sortBy"] = f"Choose one of: {', '.join(SORT_FIELDS)}."
     if sort_order not in ("asc", "desc"):
         errors["sortOrder"] = "Choose asc or desc."
-    request = type("FilterRequest", (), {"user": user})()
-    lead_filter = LeadFilter(params, queryset=leads_base(workspace=workspace), request=request)
+    lead_filter = LeadFilter(params, queryset=leads_base(workspace=workspace), user=user)
     if not lead_filter.is_valid():
         errors.update({key: " ".join(messages) for key, messages in lead_filter.errors.items()})
     if errors:
@@ -137,9 +140,8 @@ def board_filter_params(params) -> dict[str, str]:
 
 def lead_board_queryset(*, workspace: Workspace, pipeline, params, user: User | None) -> QuerySet[Lead]:
     """The pipeline's live leads matching the board's filters; invalid filter values are ignored."""
-    request = type("FilterRequest", (), {"user": user})()
     queryset = leads_base(workspace=workspace).filter(pipeline=pipeline)
-    return LeadFilter(board_filter_params(params), queryset=queryset, request=request).qs
+    return LeadFilter(board_filter_params(params), queryset=queryset, user=user).qs
 
 
 def lead_board_columns(*, workspace: Workspace, pipeline, params, user: User | None) -> list[dict]:

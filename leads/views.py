@@ -59,6 +59,14 @@ def _drawer(request, lead_id, *, form=None, note_form=None, error: str = "", sta
     return render(request, "leads/_drawer.html", context, status=status)
 
 
+def _posted_stage(request) -> Stage | None:
+    """The workspace's stage named by the form field `stage`, or None."""
+    try:
+        return scoped(Stage, request.workspace).get(pk=request.POST.get("stage"))
+    except (Stage.DoesNotExist, ValidationError):
+        return None
+
+
 def _lead(request, lead_id) -> Lead:
     return scoped_get_or_404(scoped(Lead, request.workspace).alive(), request.workspace, pk=lead_id)
 
@@ -97,9 +105,8 @@ def lead_new(request):
 def lead_move(request, lead_id):
     """The board's drag and drop. Answers JSON; any non-2xx makes the board put the card back."""
     lead = _lead(request, lead_id)
-    try:
-        stage = scoped(Stage, request.workspace).get(pk=request.POST.get("stage"))
-    except (Stage.DoesNotExist, ValidationError):
+    stage = _posted_stage(request)
+    if stage is None:
         return JsonResponse({"ok": False, "error": "That stage does not exist any more. Reload the board."}, status=400)
     try:
         lead = services.lead_stage_move(lead=lead, stage=stage, actor=request.user)
@@ -127,10 +134,12 @@ def lead_edit(request, lead_id):
 @workspace_permission_required(LEADS_WORK)
 def lead_stage(request, lead_id):
     lead = _lead(request, lead_id)
+    stage = _posted_stage(request)
     try:
-        stage = scoped(Stage, request.workspace).get(pk=request.POST.get("stage"))
+        if stage is None:
+            raise ValidationError({"stage": "Unknown stage."})
         services.lead_stage_move(lead=lead, stage=stage, actor=request.user)
-    except (Stage.DoesNotExist, ValidationError):
+    except ValidationError:
         return _drawer(request, lead_id, error="Choose a stage of this workspace.")
     return _changed(_drawer(request, lead_id))
 
@@ -197,7 +206,9 @@ def leads_bulk(request):
     stage = owner = None
     try:
         if action == "move_stage":
-            stage = scoped(Stage, request.workspace).get(pk=request.POST.get("stage"))
+            stage = _posted_stage(request)
+            if stage is None:
+                raise ValidationError({"stage": "Choose a stage."})
         if action == "assign" and request.POST.get("owner"):
             owner = workspace_member_or_none(workspace=request.workspace, user_id=request.POST["owner"])
             if owner is None:
@@ -213,9 +224,8 @@ def leads_bulk(request):
             owner=owner,
             tags=[tag for tag in request.POST.get("tags", "").split(",") if tag.strip()],
         )
-    except (Stage.DoesNotExist, ValidationError) as error:
-        message = " ".join(error.messages) if isinstance(error, ValidationError) else "Choose a stage."
-        return render(request, "leads/_bulk_result.html", {"error": message}, status=200)
+    except ValidationError as error:
+        return render(request, "leads/_bulk_result.html", {"error": " ".join(error.messages)}, status=200)
     return _changed(render(request, "leads/_bulk_result.html", {"result": result}))
 
 

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from integrations.models import DedupStrategy
 from leads.capture import MERGE
 from leads.exports import leads_export_filename, leads_export_rows
-from leads.import_jobs import import_job_start, runs_in_background
+from leads.import_jobs import import_job_start, imports_dir, runs_in_background
 from leads.imports import IGNORE, csv_inspect, guess_mapping, leads_import_csv
 from leads.models import ImportJob, ImportJobStatus
 from leads.selectors import lead_board_queryset
@@ -70,16 +70,12 @@ TARGET_CHOICES = (
 )
 
 
-def _imports_dir() -> Path:
-    return Path(settings.VAR_DIR) / "imports"
-
-
 def _stored_path(request) -> Path | None:
     """The file this person uploaded in this workspace, if it is still there."""
     stored = request.session.get(SESSION_KEY) or {}
     if stored.get("workspace") != str(request.workspace.pk) or not STORED_NAME.match(stored.get("file", "")):
         return None
-    path = _imports_dir() / stored["file"]
+    path = imports_dir() / stored["file"]
     return path if path.is_file() else None
 
 
@@ -134,7 +130,7 @@ def lead_import(request):
         return _page(request, {"step": "upload", "error": "Choose a CSV file to upload."}, 400)
 
     _forget_upload(request)
-    directory = _imports_dir()
+    directory = imports_dir()
     directory.mkdir(parents=True, exist_ok=True)
     _delete_abandoned(directory)
     name = f"{secrets.token_hex(16)}.csv"

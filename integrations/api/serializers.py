@@ -3,8 +3,6 @@ from rest_framework import serializers
 from integrations.models import DedupStrategy
 from leads.api.serializers import WorkspaceContextMixin
 from leadsmgr.api.serializers import StrictInputSerializer
-from pipelines.models import Pipeline
-from workspaces.scoping import scoped
 
 SERVER_OWNED = frozenset({"id", "url", "keyHint", "apiKey", "stats", "createdAt"})
 
@@ -21,12 +19,7 @@ class WebhookWriteSerializer(WorkspaceContextMixin, StrictInputSerializer):
     isActive = serializers.BooleanField(required=False, source="is_active")
 
     def validate_pipelineId(self, value):
-        if value is None:
-            return None
-        pipeline = scoped(Pipeline, self.workspace).filter(pk=value).first()
-        if pipeline is None:
-            raise serializers.ValidationError("Unknown pipeline.")
-        return pipeline
+        return self.resolve_pipeline(value)
 
     def validate_stageId(self, value):
         return None if value is None else self.resolve_stage(value)

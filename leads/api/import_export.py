@@ -16,12 +16,12 @@ from rest_framework.views import APIView
 
 from integrations.mapping import MAPPING_TARGETS
 from integrations.models import DedupStrategy
+from leads.api.views import filtered_leads
 from leads.capture import MERGE
 from leads.exports import leads_export_filename, leads_export_rows
 from leads.import_jobs import import_file_store, import_job_start, runs_in_background
 from leads.imports import DEDUP_STRATEGIES, MAX_REPORTED_ERRORS, csv_inspect, import_mapping_validate, leads_import_csv
 from leads.models import ImportJob
-from leads.selectors import lead_list
 from leadsmgr.api.serializers import StrictInputSerializer
 from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW
 from workspaces.scoping import scoped_get_or_404
@@ -202,16 +202,7 @@ class LeadExportApi(APIView):
         },
     )
     def get(self, request):
-        queryset, errors = lead_list(
-            workspace=request.workspace,
-            params=request.query_params,
-            user=request.user,
-            sort_by=request.query_params.get("sortBy") or "createdAt",
-            sort_order=(request.query_params.get("sortOrder") or "desc").lower(),
-        )
-        if errors:
-            raise ValidationError(errors)
-        response = StreamingHttpResponse(leads_export_rows(queryset=queryset), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(leads_export_rows(queryset=filtered_leads(request)), content_type="text/csv; charset=utf-8")
         filename = leads_export_filename(workspace=request.workspace, at=timezone.now())
         response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
         return response

@@ -138,6 +138,14 @@ class WorkspaceContextMixin:
             raise serializers.ValidationError("Unknown stage.")
         return stage
 
+    def resolve_pipeline(self, value):
+        if value is None:
+            return None
+        pipeline = scoped(Pipeline, self.workspace).filter(pk=value).first()
+        if pipeline is None:
+            raise serializers.ValidationError("Unknown pipeline.")
+        return pipeline
+
     def resolve_member(self, value):
         if value is None:
             return None
@@ -186,10 +194,7 @@ class LeadWriteSerializer(WorkspaceContextMixin, StrictInputSerializer):
         return value
 
     def validate_pipelineId(self, value):
-        pipeline = scoped(Pipeline, self.workspace).filter(pk=value).first()
-        if pipeline is None:
-            raise serializers.ValidationError("Unknown pipeline.")
-        return pipeline
+        return self.resolve_pipeline(value)
 
     def validate_stageId(self, value):
         return self.resolve_stage(value)

@@ -21,6 +21,20 @@ def _validated(serializer_class, request, **extra_context):
     return serializer.validated_data
 
 
+def filtered_leads(request):
+    """The workspace's leads for the list's query parameters (search, filters, sort); 400 on a bad one."""
+    queryset, errors = lead_list(
+        workspace=request.workspace,
+        params=request.query_params,
+        user=request.user,
+        sort_by=request.query_params.get("sortBy") or "createdAt",
+        sort_order=(request.query_params.get("sortOrder") or "desc").lower(),
+    )
+    if errors:
+        raise ValidationError(errors)
+    return queryset
+
+
 def _detail(request, lead_id) -> dict:
     return s.LeadDetailSerializer(lead_get_detail(workspace=request.workspace, lead_id=lead_id)).data
 
@@ -44,17 +58,8 @@ class LeadListCreateApi(APIView):
         responses=s.LeadSerializer(many=True),
     )
     def get(self, request):
-        queryset, errors = lead_list(
-            workspace=request.workspace,
-            params=request.query_params,
-            user=request.user,
-            sort_by=request.query_params.get("sortBy") or "createdAt",
-            sort_order=(request.query_params.get("sortOrder") or "desc").lower(),
-        )
-        if errors:
-            raise ValidationError(errors)
         paginator = PageLimitPagination()
-        leads, meta = paginator.paginate(request, queryset)
+        leads, meta = paginator.paginate(request, filtered_leads(request))
         return paginator.response(s.LeadSerializer(leads, many=True).data, meta)
 
     @extend_schema(request=s.LeadCreateSerializer, responses={201: s.LeadDetailSerializer})
