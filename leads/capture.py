@@ -17,6 +17,7 @@ from leads.normalization import InvalidValue, assess_phone, email_kind, normaliz
 from leads.services import (
     DISPLAY_NAMES_KEY,
     MAX_TAGS_PER_LEAD,
+    UPDATABLE_FIELDS,
     _activity,
     company_resolve,
     custom_fields_merge,
@@ -29,27 +30,9 @@ from workspaces.models import User, Workspace
 CREATED, MERGED, DUPLICATE = "created", "merged", "duplicate"
 MERGE, REPLACE, SKIP = "merge", "replace", "skip"
 
-# Core fields a submission may carry, in model names, and whether a merge may fill them.
-CORE_TEXT_FIELDS = (
-    "name",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "title",
-    "department",
-    "country",
-    "source_campaign",
-    "source_medium",
-    "source_referrer",
-    "source_landing_url",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-)
-CORE_MAX_LENGTHS = {"name": 200, "first_name": 100, "last_name": 100, "title": 200, "department": 120, "source_campaign": 200}
+# Core fields a submission may carry (model names): what people may edit, less what capture decides
+# itself, plus the country. Their limits are the model's column lengths.
+CORE_TEXT_FIELDS = (*(field for field in UPDATABLE_FIELDS if field not in ("status", "lifecycle_stage", "source_type")), "country")
 
 
 @dataclass
@@ -84,9 +67,6 @@ def _normalized(workspace: Workspace, submission: Submission) -> tuple[dict, dic
     core = {key: ("" if value is None else str(value).strip()) for key, value in submission.core.items() if key in CORE_TEXT_FIELDS}
     custom = dict(submission.custom_fields)
     warnings: list[str] = []
-    for key, limit in CORE_MAX_LENGTHS.items():
-        if len(core.get(key, "")) > limit:
-            raise ValidationError({key: f"At most {limit} characters."})
     try:
         core["email"] = normalize_email(core.get("email", ""))
     except InvalidValue as error:
@@ -101,6 +81,12 @@ def _normalized(workspace: Workspace, submission: Submission) -> tuple[dict, dic
             custom["country"] = core.pop("country")
     if not any(core.get(key) for key in ("name", "first_name", "last_name", "email", "phone")):
         raise ValidationError({"name": "No usable identity: send at least a name, an email or a phone."})
+    # Checked after normalization, so "United States" (→ "US") fits and a long unparseable phone does not.
+    too_long = {
+        key: f"At most {limit} characters." for key, value in core.items() if len(value) > (limit := Lead._meta.get_field(key).max_length)
+    }
+    if too_long:
+        raise ValidationError(too_long)
     core["phone_country"] = phone_country
     core["email_kind"] = email_kind(core["email"]) if core["email"] else ""
     return {key: value for key, value in core.items() if value != ""}, custom, warnings

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from workspaces.admin_scoping import WorkspaceScopedAdmin, request_administered_ids
+from workspaces.admin_scoping import WorkspaceScopedAdmin, administers, request_administered_ids
 from workspaces.models import ApiToken, Membership, User, Workspace
 from workspaces.services import api_token_revoke
 
@@ -51,18 +51,14 @@ class WorkspaceAdmin(admin.ModelAdmin):
             return queryset
         return queryset.filter(pk__in=request_administered_ids(request))
 
-    def _administers(self, request, obj=None) -> bool:
-        ids = request_administered_ids(request) if request.user.is_active and request.user.is_staff else []
-        return bool(ids) if obj is None else obj.pk in ids
-
     def has_module_permission(self, request):
-        return super().has_module_permission(request) or self._administers(request)
+        return super().has_module_permission(request) or administers(request)
 
     def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) or self._administers(request, obj)
+        return super().has_view_permission(request, obj) or administers(request, obj and obj.pk)
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) or self._administers(request, obj)
+        return super().has_change_permission(request, obj) or administers(request, obj and obj.pk)
 
 
 @admin.register(Membership)

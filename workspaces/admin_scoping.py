@@ -24,6 +24,14 @@ def request_administered_ids(request) -> list:
     return request._administered_workspace_ids
 
 
+def administers(request, workspace_id=None) -> bool:
+    """Whether an active staff user is Admin of `workspace_id` (of any workspace when None)."""
+    if not request.user.is_active or not request.user.is_staff:
+        return False
+    ids = request_administered_ids(request)
+    return bool(ids) if workspace_id is None else workspace_id in ids
+
+
 def _scoped_filter(field):
     # Filter choices come from the scoped queryset, so no other workspace's names appear.
     return (field, admin.RelatedOnlyFieldListFilter)
@@ -52,12 +60,7 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
         return obj
 
     def _administers(self, request, obj=None) -> bool:
-        if not request.user.is_active or not request.user.is_staff:
-            return False
-        ids = request_administered_ids(request)
-        if obj is None:
-            return bool(ids)
-        return self._workspace_of(obj).pk in ids
+        return administers(request, None if obj is None else self._workspace_of(obj).pk)
 
     def has_module_permission(self, request):
         return super().has_module_permission(request) or self._administers(request)

@@ -709,3 +709,24 @@ def test_a_merged_lead_keeps_the_webhook_that_created_it(client, workspace):
     created = _capture(client, first_key, {"email": "a@acme.com"})
     _capture(client, second_key, {"email": "a@acme.com", "title": "CTO"})
     assert Lead.objects.get(pk=created["leadId"]).source_webhook == first
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"email": "long@example.com", "phone": "call me on my office line, extension 42, after lunch please"}, "phone"),
+        ({"email": "long@example.com", "title": "t" * 201}, "title"),
+    ],
+)
+def test_values_longer_than_their_field_are_refused_by_name_not_cut(client, workspace, payload, field):
+    _, key = make_webhook(workspace)
+    response = post_json(client, key, payload)
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+    assert not Lead.objects.exists()
+
+
+def test_a_country_name_longer_than_the_code_fits(client, workspace):
+    _, key = make_webhook(workspace)
+    assert post_json(client, key, {"email": "us@example.com", "country": "United States of America"}).status_code == 200
+    assert Lead.objects.get().country == "US"
