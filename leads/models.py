@@ -149,6 +149,10 @@ class Lead(TenantModel):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="leads")
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="leads")
     score = models.IntegerField(default=0)
+    # The scoring band the score falls in (cold, warm, hot, mql, sql, ... per the workspace's thresholds).
+    score_band = models.CharField(max_length=40, blank=True)
+    qualified_at = models.DateTimeField(null=True, blank=True)
+    last_contacted_at = models.DateTimeField(null=True, blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads")
     # Which inbound webhook created the lead: automations trigger on it.
     source_webhook = models.ForeignKey("integrations.LeadWebhook", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
@@ -239,6 +243,8 @@ class ActivityType(models.TextChoices):
     CAPTURED_AGAIN = "captured_again", "Submitted again"
     PROCESSED = "processed", "Processing step"
     CONSENT = "consent", "Consent recorded"
+    IDENTIFIED = "identified", "Visitor identified"
+    IDENTITY_CONFLICT = "identity_conflict", "Identity conflict"
 
 
 class LeadActivity(TenantModel):
@@ -347,3 +353,16 @@ class ImportJob(TenantModel):
 
     def __str__(self) -> str:
         return f"{'Dry run' if self.dry_run else 'Import'} of {self.original_name or self.file_name} ({self.status})"
+
+
+# Tracking models live in their own module; importing them here registers them with the app.
+from leads.tracking.models import (  # noqa: E402, F401
+    EventKind,
+    IdentityConflict,
+    LeadEngagement,
+    PersonalizationRule,
+    TrackEvent,
+    TrackingSite,
+    TrackSession,
+    Visitor,
+)
