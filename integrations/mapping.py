@@ -37,6 +37,10 @@ MAPPING_TARGETS = {
     "referrer": "source_referrer",
     "landing_url": "source_landing_url",
     "campaign": "source_campaign",
+    # Seed 000's camelCase spellings (forms.trackAll fieldMapping).
+    "jobTitle": "title",
+    "firstName": "first_name",
+    "lastName": "last_name",
     "ignore": "",
 }
 # Names recognised without a mapping (compared lower-case).

@@ -196,10 +196,23 @@ WEBHOOK_MAX_BODY_BYTES = int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", str(256 * 
 WEBHOOK_RATE_LIMIT_PER_KEY = int(os.environ.get("WEBHOOK_RATE_LIMIT_PER_KEY", "6000"))
 WEBHOOK_RATE_LIMIT_PER_IP = int(os.environ.get("WEBHOOK_RATE_LIMIT_PER_IP", "1200"))
 
+# Tracking (snippet + Track API). The site key is public, so it is rate limited per key and per IP.
+TRACK_MAX_EVENTS_PER_BATCH = int(os.environ.get("TRACK_MAX_EVENTS_PER_BATCH", "100"))
+TRACK_SESSION_TIMEOUT_MINUTES = int(os.environ.get("TRACK_SESSION_TIMEOUT_MINUTES", "30"))
+TRACK_RATE_LIMIT_PER_IP = int(os.environ.get("TRACK_RATE_LIMIT_PER_IP", "3000"))
+# Faster than any person: a visitor past either rate is flagged as a bot.
+TRACK_BOT_EVENTS_PER_MINUTE = int(os.environ.get("TRACK_BOT_EVENTS_PER_MINUTE", "240"))
+TRACK_BOT_PAGEVIEWS_PER_MINUTE = int(os.environ.get("TRACK_BOT_PAGEVIEWS_PER_MINUTE", "60"))
+TRACK_PROCESSING_STALL_SECONDS = int(os.environ.get("TRACK_PROCESSING_STALL_SECONDS", "60"))
+TRACK_IDENTIFY_TOKEN_MAX_AGE = int(os.environ.get("TRACK_IDENTIFY_TOKEN_MAX_AGE", str(30 * 24 * 3600)))
+# The address people and sites reach this app at; used in the snippet tag and in email links.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+
 # Periodic jobs; the database scheduler copies these into django-celery-beat's tables.
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-leads": {"task": "leads.tasks.sweep_pending_leads", "schedule": 60.0},
     "sweep-import-jobs": {"task": "leads.tasks.sweep_import_jobs", "schedule": 300.0},
+    "sweep-unprocessed-events": {"task": "leads.tracking.tasks.sweep_unprocessed_events", "schedule": 60.0},
     "purge-expired-submissions": {"task": "integrations.tasks.purge_expired_submissions", "schedule": 24 * 3600.0},
 }
 

@@ -9,6 +9,7 @@ from integrations import views as ingest_views
 from integrations import web as webhook_views
 from leads import views as lead_views
 from leads import views_import as lead_import_views
+from leads.tracking import views as tracking_views
 from leadsmgr import views as health
 from leadsmgr.api.errors import error_response
 from pipelines import views as board_views
@@ -50,6 +51,13 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
     path("webhooks/leads/<str:api_key>", ingest_views.ingest, name="webhook-ingest"),
+    path("api/v1/track", tracking_views.track, name="track"),
+    path("api/v1/track/config", tracking_views.track_config, name="track-config"),
+    path("api/v1/personalization", tracking_views.personalization_for_visitor, name="personalization"),
+    path("t.js", tracking_views.snippet, name="tracking-snippet"),
+    path("t.gif", tracking_views.noscript_pixel, name="tracking-pixel"),
+    path("e/o/<str:token>.gif", tracking_views.email_open, name="email-open"),
+    path("e/c/<str:token>", tracking_views.email_click, name="email-click"),
     path("api/v1/", include("leadsmgr.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="api-schema"),
     path(

@@ -3,6 +3,7 @@ from django.urls import path
 from integrations.api import views as webhooks
 from leads.api import import_export
 from leads.api import views as leads
+from leads.tracking import api as tracking
 from pipelines.api import views as pipelines
 
 urlpatterns = [
@@ -17,6 +18,16 @@ urlpatterns = [
     path("leads/<str:lead_id>/convert", leads.LeadConvertApi.as_view(), name="api-lead-convert"),
     path("leads/<str:lead_id>/notes", leads.LeadNotesApi.as_view(), name="api-lead-notes"),
     path("leads/<str:lead_id>/merge", leads.LeadMergeApi.as_view(), name="api-lead-merge"),
+    path("leads/<str:lead_id>/profile", tracking.LeadProfileApi.as_view(), name="api-lead-profile"),
+    path("leads/<str:lead_id>/timeline", tracking.LeadTimelineApi.as_view(), name="api-lead-timeline"),
+    path("companies/<str:company_id>/profile", tracking.CompanyProfileApi.as_view(), name="api-company-profile"),
+    path("tracking-sites", tracking.TrackingSiteListCreateApi.as_view(), name="api-tracking-sites"),
+    path("tracking-sites/<str:site_id>", tracking.TrackingSiteDetailApi.as_view(), name="api-tracking-site"),
+    path(
+        "tracking-sites/<str:site_id>/regenerate-key", tracking.TrackingSiteRegenerateKeyApi.as_view(), name="api-tracking-site-regenerate"
+    ),
+    path("personalization-rules", tracking.RuleListCreateApi.as_view(), name="api-personalization-rules"),
+    path("personalization-rules/<str:rule_id>", tracking.RuleDetailApi.as_view(), name="api-personalization-rule"),
     path("lead-webhooks", webhooks.WebhookListCreateApi.as_view(), name="api-webhooks"),
     path("lead-webhooks/<str:webhook_id>", webhooks.WebhookDetailApi.as_view(), name="api-webhook"),
     path("lead-webhooks/<str:webhook_id>/regenerate-key", webhooks.WebhookRegenerateKeyApi.as_view(), name="api-webhook-regenerate"),

@@ -1,0 +1,236 @@
+"""Reads for the unified profile (seed 000's getProfile), the timeline (getTimeline) and the
+company (account) roll-up. Counters come from LeadEngagement: nothing is recounted per request."""
+
+from datetime import datetime
+from heapq import merge
+from urllib.parse import urlparse
+
+from django.db.models import Max, Min, Q, Sum
+
+from leads.models import Company, Lead, LeadActivity, Note
+from leads.tracking.models import EventKind, LeadEngagement, TrackEvent
+
+TIMELINE_TYPES = ("pageview", "event", "email", "form", "meeting", "note", "activity")
+TIMELINE_MAX_LIMIT = 200
+# The activities already shown by their own timeline entry, or too noisy to list.
+HIDDEN_ACTIVITY_TYPES = ("note_added", "processed")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _touch(engagement: LeadEngagement | None, which: str) -> dict | None:
+    if engagement is None or getattr(engagement, f"{which}_touch_at") is None:
+        return None
+    return {
+        "source": getattr(engagement, f"{which}_touch_source") or None,
+        "medium": getattr(engagement, f"{which}_touch_medium") or None,
+        "campaign": getattr(engagement, f"{which}_touch_campaign") or None,
+        "at": _iso(getattr(engagement, f"{which}_touch_at")),
+    }
+
+
+def engagement_summary(engagement: LeadEngagement | None) -> dict:
+    get = (lambda name: getattr(engagement, name)) if engagement else (lambda name: None)
+    return {
+        "firstSeen": _iso(get("first_seen_at")),
+        "lastSeen": _iso(get("last_seen_at")),
+        "totalSessions": get("total_sessions") or 0,
+        "totalPageviews": get("total_pageviews") or 0,
+        "totalEvents": get("total_events") or 0,
+        "emailsOpened": get("emails_opened") or 0,
+        "emailsClicked": get("emails_clicked") or 0,
+    }
+
+
+def attribution_summary(engagement: LeadEngagement | None) -> dict:
+    return {
+        "firstTouch": _touch(engagement, "first"),
+        "lastTouch": _touch(engagement, "last"),
+        "touchCount": engagement.touch_count if engagement else 0,
+    }
+
+
+def lead_profile(*, lead: Lead) -> dict:
+    engagement = LeadEngagement.objects.filter(lead=lead).first()
+    company = lead.company
+    owner = lead.owner
+    return {
+        "id": str(lead.pk),
+        "contact": {
+            "email": lead.email or None,
+            "name": lead.name,
+            "firstName": lead.first_name or None,
+            "lastName": lead.last_name or None,
+            "phone": lead.phone or None,
+            "title": lead.title or None,
+            "country": lead.country or None,
+        },
+        "company": (
+            {
+                "id": str(company.pk),
+                "name": company.name,
+                "domain": company.domain or None,
+                "industry": company.industry or None,
+                "size": company.size or None,
+                "website": company.website or None,
+            }
+            if company
+            else None
+        ),
+        "status": lead.status,
+        "score": lead.score,
+        "scoreBand": lead.score_band or None,
+        "stage": lead.lifecycle_stage,
+        "pipelineStage": {"id": str(lead.stage_id), "name": lead.stage.name},
+        "engagement": engagement_summary(engagement),
+        "attribution": attribution_summary(engagement),
+        "lifecycle": {
+            "createdAt": _iso(lead.created_at),
+            "qualifiedAt": _iso(lead.qualified_at),
+            "assignedTo": {"id": owner.pk, "name": owner.display_name, "email": owner.email} if owner else None,
+            "lastContactedAt": _iso(lead.last_contacted_at),
+        },
+        "visitors": lead.visitors.count(),
+    }
+
+
+def _event_entry(event: TrackEvent) -> dict:
+    props = event.properties or {}
+    if event.kind == EventKind.PAGEVIEW:
+        parsed = urlparse(event.url)
+        data = {
+            "page": parsed.path or "/",
+            "url": event.url,
+            "title": event.title,
+            "duration": event.duration_seconds,
+            "scrollDepth": event.scroll_depth,
+        }
+        kind = "pageview"
+    elif event.kind == EventKind.EMAIL:
+        kind = "email"
+        data = {"action": event.name.removeprefix("email_"), "campaign": props.get("campaign") or None, "link": props.get("link")}
+    elif event.kind == EventKind.FORM:
+        kind = "form"
+        data = {"action": event.name, "formId": props.get("formId"), "page": urlparse(event.url).path or None}
+        if props.get("field"):
+            data["field"] = props["field"]
+        if props.get("capturedLeadId"):
+            data["capturedLeadId"] = props["capturedLeadId"]
+    else:
+        kind = "event"
+        data = {"name": event.name, "properties": {k: v for k, v in props.items() if k not in ("fields", "traits")}}
+    return {"type": kind, "timestamp": _iso(event.occurred_at), "data": data, "_at": event.occurred_at, "_key": f"e{event.pk}"}
+
+
+def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: datetime | None = None) -> list[dict]:
+    """One stream, newest first, of the lead's tracked events, notes and activities. Each source
+    is read newest-first with the limit, then merged: at most `limit` rows per source are read."""
+    streams = []
+    event_kinds = {
+        "pageview": [EventKind.PAGEVIEW],
+        "event": [EventKind.EVENT],
+        "email": [EventKind.EMAIL],
+        "form": [EventKind.FORM],
+    }
+    kinds = [kind for name, group in event_kinds.items() if name in types for kind in group]
+    if kinds:
+        events = TrackEvent.objects.filter(lead=lead, kind__in=kinds, is_bot=False)
+        if before:
+            events = events.filter(occurred_at__lt=before)
+        streams.append(map(_event_entry, events.order_by("-occurred_at", "-id")[:limit]))
+    if "note" in types:
+        notes = Note.objects.filter(lead=lead).select_related("author")
+        if before:
+            notes = notes.filter(created_at__lt=before)
+        streams.append(
+            {
+                "type": "note",
+                "timestamp": _iso(note.created_at),
+                "data": {"text": note.text, "author": note.author.display_name if note.author else None},
+                "_at": note.created_at,
+                "_key": f"n{note.pk}",
+            }
+            for note in notes.order_by("-created_at")[:limit]
+        )
+    if "activity" in types:
+        activities = LeadActivity.objects.filter(lead=lead).exclude(type__in=HIDDEN_ACTIVITY_TYPES).select_related("actor")
+        if before:
+            activities = activities.filter(created_at__lt=before)
+        streams.append(
+            {
+                "type": "activity",
+                "timestamp": _iso(activity.created_at),
+                "data": {
+                    "activity": activity.type,
+                    "label": activity.get_type_display(),
+                    "actor": activity.actor.display_name if activity.actor else None,
+                    **activity.data,
+                },
+                "_at": activity.created_at,
+                "_key": f"a{activity.pk}",
+            }
+            for activity in activities.order_by("-created_at", "-id")[:limit]
+        )
+    merged = merge(*streams, key=lambda entry: entry["_at"], reverse=True)
+    entries = []
+    for entry in merged:
+        if len(entries) == limit:
+            break
+        entries.append(entry)
+    return entries
+
+
+def company_rollup(*, company: Company) -> dict:
+    """The account view: the company's leads (linked, or sharing its email domain) with their
+    engagement combined."""
+    leads = Lead.objects.filter(workspace_id=company.workspace_id, deleted_at__isnull=True)
+    match = Q(company=company)
+    if company.domain:
+        match |= Q(email__iendswith=f"@{company.domain}")
+    leads = leads.filter(match)
+    totals = LeadEngagement.objects.filter(lead__in=leads.values("pk")).aggregate(
+        first_seen=Min("first_seen_at"),
+        last_seen=Max("last_seen_at"),
+        sessions=Sum("total_sessions"),
+        pageviews=Sum("total_pageviews"),
+        events=Sum("total_events"),
+        opened=Sum("emails_opened"),
+        clicked=Sum("emails_clicked"),
+        touches=Sum("touch_count"),
+    )
+    top = (
+        leads.select_related("engagement")
+        .order_by("-engagement__last_seen_at", "-created_at")
+        .only("pk", "name", "email", "score", "engagement__last_seen_at", "engagement__total_pageviews")[:20]
+    )
+    return {
+        "id": str(company.pk),
+        "name": company.name,
+        "domain": company.domain or None,
+        "industry": company.industry or None,
+        "size": company.size or None,
+        "leadCount": leads.count(),
+        "engagement": {
+            "firstSeen": _iso(totals["first_seen"]),
+            "lastSeen": _iso(totals["last_seen"]),
+            "totalSessions": totals["sessions"] or 0,
+            "totalPageviews": totals["pageviews"] or 0,
+            "totalEvents": totals["events"] or 0,
+            "emailsOpened": totals["opened"] or 0,
+            "emailsClicked": totals["clicked"] or 0,
+            "touchCount": totals["touches"] or 0,
+        },
+        "leads": [
+            {
+                "id": str(lead.pk),
+                "name": lead.name,
+                "email": lead.email or None,
+                "score": lead.score,
+                "lastSeen": _iso(getattr(getattr(lead, "engagement", None), "last_seen_at", None)),
+                "pageviews": getattr(getattr(lead, "engagement", None), "total_pageviews", 0),
+            }
+            for lead in top
+        ],
+    }
