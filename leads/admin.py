@@ -202,3 +202,6 @@ class ImportJobAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
     plain_filters = ("status", "dry_run")
     search_fields = ["original_name", "created_by__email"]
     list_select_related = ["created_by"]
+
+
+from leads.tracking import admin as tracking_admin  # noqa: E402, F401 - registers the tracking admin

@@ -599,9 +599,12 @@ def leads_bulk_action(
 @transaction.atomic
 def lead_merge(*, survivor: Lead, other: Lead, actor: User | None) -> Lead:
     """Merges `other` into `survivor`: empty fields are filled, tags and custom fields united; notes,
-    activities, consent and submissions move to the survivor; `other` is soft-deleted with a link."""
+    activities, consent, submissions and tracking history (visitors, sessions, events) move to the
+    survivor, whose engagement is recounted; `other` is soft-deleted with a link."""
     from integrations.models import WebhookSubmission
     from leads.models import ConsentRecord
+    from leads.tracking.models import IdentityConflict, LeadEngagement, TrackEvent, TrackSession, Visitor
+    from leads.tracking.processing import lead_engagement_rebuild
 
     if survivor.pk == other.pk:
         raise ValidationError({"otherLeadId": "A lead cannot be merged into itself."})
@@ -640,6 +643,10 @@ def lead_merge(*, survivor: Lead, other: Lead, actor: User | None) -> Lead:
     LeadActivity.objects.filter(lead=other).update(lead=survivor)
     ConsentRecord.objects.filter(lead=other).update(lead=survivor)
     WebhookSubmission.objects.filter(lead=other).update(lead=survivor)
+    for tracked in (Visitor, TrackSession, TrackEvent, IdentityConflict):
+        tracked.objects.filter(lead=other).update(lead=survivor)
+    LeadEngagement.objects.filter(lead=other).delete()
+    lead_engagement_rebuild(lead=survivor)
 
     now = timezone.now()
     other.deleted_at, other.merged_into, other.updated_at = now, survivor, now

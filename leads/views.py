@@ -11,6 +11,8 @@ from leads import services
 from leads.forms import LeadCreateForm, LeadEditForm, NoteForm
 from leads.models import Lead
 from leads.selectors import lead_get_detail, lead_possible_duplicates
+from leads.tracking.models import LeadEngagement
+from leads.tracking.selectors import company_rollup, lead_profile, lead_timeline
 from pipelines.models import Stage
 from pipelines.selectors import pipelines_with_stages
 from workspaces.decorators import workspace_permission_required
@@ -19,6 +21,15 @@ from workspaces.scoping import scoped, scoped_get_or_404
 from workspaces.selectors import workspace_member_or_none, workspace_members
 
 LEADS_CHANGED_EVENT = "leadsChanged"
+TIMELINE_TYPES = [
+    ("activity", "Activity"),
+    ("note", "Notes"),
+    ("pageview", "Page views"),
+    ("event", "Events"),
+    ("form", "Forms"),
+    ("email", "Emails"),
+]
+DRAWER_TIMELINE_LIMIT = 50
 
 
 def _changed(response: HttpResponse, **detail) -> HttpResponse:
@@ -55,8 +66,27 @@ def _drawer(request, lead_id, *, form=None, note_form=None, error: str = "", sta
         "stages": Stage.objects.filter(pipeline_id=lead.pipeline_id).order_by("position"),
         "duplicates": lead_possible_duplicates(lead=lead),
         "error": error,
+        "profile": lead_profile(lead=lead),
+        "engagement": LeadEngagement.objects.filter(lead=lead).first(),
+        "account": company_rollup(company=lead.company) if lead.company_id else None,
+        "timeline": _timeline_entries(lead, {value for value, _ in TIMELINE_TYPES}),
+        "timeline_types": TIMELINE_TYPES,
     }
     return render(request, "leads/_drawer.html", context, status=status)
+
+
+def _timeline_entries(lead, types: set[str]) -> list[dict]:
+    return [{**entry, "obj": entry["_obj"]} for entry in lead_timeline(lead=lead, types=types, limit=DRAWER_TIMELINE_LIMIT)]
+
+
+@require_GET
+@workspace_permission_required(LEADS_VIEW)
+def lead_timeline_partial(request, lead_id):
+    """The drawer's timeline, filtered by the checked types."""
+    lead = lead_get_detail(workspace=request.workspace, lead_id=lead_id)
+    known = {value for value, _ in TIMELINE_TYPES}
+    types = {value for value in request.GET.getlist("types") if value in known}
+    return render(request, "leads/_timeline.html", {"timeline": _timeline_entries(lead, types) if types else []})
 
 
 def _posted_stage(request) -> Stage | None:

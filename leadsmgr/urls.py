@@ -10,6 +10,7 @@ from integrations import web as webhook_views
 from leads import views as lead_views
 from leads import views_import as lead_import_views
 from leads.tracking import views as tracking_views
+from leads.tracking import web as tracking_web
 from leadsmgr import views as health
 from leadsmgr.api.errors import error_response
 from pipelines import views as board_views
@@ -26,6 +27,7 @@ urlpatterns = [
     path("leads/import/jobs/<str:job_id>", lead_import_views.lead_import_job, name="leads-import-job"),
     path("leads/export", lead_import_views.leads_export, name="leads-export"),
     path("leads/<str:lead_id>/", lead_views.lead_drawer, name="lead-drawer"),
+    path("leads/<str:lead_id>/timeline", lead_views.lead_timeline_partial, name="lead-timeline"),
     path("leads/<str:lead_id>/move", lead_views.lead_move, name="lead-move"),
     path("leads/<str:lead_id>/edit", lead_views.lead_edit, name="lead-edit"),
     path("leads/<str:lead_id>/stage", lead_views.lead_stage, name="lead-stage"),
@@ -38,6 +40,9 @@ urlpatterns = [
     path("settings/webhooks/<str:webhook_id>/", webhook_views.webhook_edit, name="webhook-edit"),
     path("settings/webhooks/<str:webhook_id>/regenerate", webhook_views.webhook_regenerate, name="webhook-regenerate"),
     path("settings/webhooks/<str:webhook_id>/delete", webhook_views.webhook_delete, name="webhook-delete"),
+    path("settings/tracking/", tracking_web.tracking_sites, name="tracking-sites"),
+    path("settings/tracking/<str:site_id>/", tracking_web.tracking_site_edit, name="tracking-site-edit"),
+    path("settings/tracking/<str:site_id>/delete", tracking_web.tracking_site_delete, name="tracking-site-delete"),
     path("leads/<str:lead_id>/merge", lead_views.lead_merge, name="lead-merge"),
     path("pipelines/new", board_views.pipeline_new, name="pipeline-new"),
     path("pipelines/<str:pipeline_id>/settings", board_views.pipeline_settings, name="pipeline-settings"),

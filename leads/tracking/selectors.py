@@ -121,7 +121,14 @@ def _event_entry(event: TrackEvent) -> dict:
     else:
         kind = "event"
         data = {"name": event.name, "properties": {k: v for k, v in props.items() if k not in ("fields", "traits")}}
-    return {"type": kind, "timestamp": _iso(event.occurred_at), "data": data, "_at": event.occurred_at, "_key": f"e{event.pk}"}
+    return {
+        "type": kind,
+        "timestamp": _iso(event.occurred_at),
+        "data": data,
+        "_at": event.occurred_at,
+        "_key": f"e{event.pk}",
+        "_obj": event,
+    }
 
 
 def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: datetime | None = None) -> list[dict]:
@@ -151,6 +158,7 @@ def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: datetime |
                 "data": {"text": note.text, "author": note.author.display_name if note.author else None},
                 "_at": note.created_at,
                 "_key": f"n{note.pk}",
+                "_obj": note,
             }
             for note in notes.order_by("-created_at")[:limit]
         )
@@ -170,6 +178,7 @@ def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: datetime |
                 },
                 "_at": activity.created_at,
                 "_key": f"a{activity.pk}",
+                "_obj": activity,
             }
             for activity in activities.order_by("-created_at", "-id")[:limit]
         )

@@ -8,6 +8,9 @@ from django.utils import timezone
 
 from leads.models import Lead, LeadActivity, Note
 from leads.services import lead_assign, lead_create, lead_note_add, lead_stage_move
+from leads.tracking.ingest import batch_ingest
+from leads.tracking.processing import track_events_process
+from leads.tracking.services import tracking_site_ensure
 from pipelines.services import pipeline_ensure_default
 from workspaces.models import Membership, Role, Workspace
 from workspaces.services import membership_set, user_get_or_create, workspace_create
@@ -98,6 +101,9 @@ NOTES = [
     "Currently using a competitor; contract ends in March.",
 ]
 LEAD_COUNT = 200
+DEMO_TRACKED_LEADS = 40
+DEMO_PAGES = ["/", "/pricing", "/features", "/case-studies", "/docs", "/enterprise"]
+DEMO_BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15"
 
 
 class Command(BaseCommand):
@@ -121,11 +127,44 @@ class Command(BaseCommand):
         for email, _, _, role in DEMO_USERS:
             membership_set(workspace=workspace, user=users[role if role != Role.SALES_REP else email], role=role)
 
+        site = tracking_site_ensure(workspace=workspace, origins=["http://127.0.0.1:8000", "http://localhost:8000"])
         if Lead.objects.filter(workspace=workspace).exists():
             self.stdout.write("The demo workspace has leads already; users and passwords were refreshed.")
         else:
             self._create_leads(workspace, users)
+            self._track_visits(workspace, site)
         self._print_logins(password)
+
+    def _track_visits(self, workspace, site):
+        """Website visits for some leads, through the real Track API path (ingest, then processing)."""
+        rng = random.Random(7)
+        now = timezone.now()
+        leads = list(Lead.objects.filter(workspace=workspace).order_by("email")[:DEMO_TRACKED_LEADS])
+        for index, lead in enumerate(leads):
+            visitor = f"demo-visitor-{index:04d}"
+            source = rng.choice(["google", "linkedin", "newsletter"])
+            start = now - timedelta(days=rng.uniform(0.5, 6), minutes=rng.randint(0, 600))
+            pages = rng.sample(DEMO_PAGES, rng.randint(2, len(DEMO_PAGES)))
+            events = [
+                {
+                    "type": "pageview",
+                    "url": f"https://www.example.com{page}" + (f"?utm_source={source}&utm_medium=cpc" if step == 0 else ""),
+                    "title": page.strip("/").title() or "Home",
+                    "timestamp": (start + timedelta(minutes=2 * step)).isoformat(),
+                }
+                for step, page in enumerate(pages)
+            ]
+            events.append(
+                {"type": "identify", "traits": {"email": lead.email}, "timestamp": (start + timedelta(minutes=2 * len(pages))).isoformat()}
+            )
+            batch_ingest(
+                workspace=workspace,
+                site=site,
+                payload={"visitorId": visitor, "events": events, "context": {"js": True}},
+                user_agent=DEMO_BROWSER,
+            )
+            track_events_process(workspace_id=workspace.pk, visitor_keys=[visitor])
+        self.stdout.write(f"Tracked website visits for {len(leads)} leads (site {site.name}).")
 
     @transaction.atomic
     def _create_leads(self, workspace, users):
