@@ -245,6 +245,8 @@ class ActivityType(models.TextChoices):
     CONSENT = "consent", "Consent recorded"
     IDENTIFIED = "identified", "Visitor identified"
     IDENTITY_CONFLICT = "identity_conflict", "Identity conflict"
+    SCORE_BAND_CHANGED = "score_band_changed", "Score band changed"
+    BAND_ACTIONS = "band_actions", "Band actions"
 
 
 class LeadActivity(TenantModel):

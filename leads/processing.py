@@ -64,6 +64,10 @@ def process(lead_id) -> str | None:
             trail.append(ProcessingState.DEDUPLICATED)
         lead.refresh_from_db()
     if lead.processing_state == ProcessingState.DEDUPLICATED:
+        from scoring.services import leads_rescore
+
+        if leads_rescore(workspace_id=lead.workspace_id, lead_ids=[lead.pk], reason="captured"):
+            trail.append("scored")
         with transaction.atomic():
             if _advance(lead.pk, ProcessingState.DEDUPLICATED, ProcessingState.READY):
                 trail.append(ProcessingState.READY)

@@ -294,6 +294,8 @@ def lead_update(*, lead: Lead, actor: User | None, data: dict[str, Any]) -> Lead
         lead.updated_at = lead.last_activity_at = now
         lead.save(update_fields=[*dict.fromkeys(update_fields), "updated_at", "last_activity_at"])
         LeadActivity.objects.bulk_create(activities)
+        if changes or "tags" in data:
+            _rescore_after_commit(lead, "fields changed")
     return lead
 
 
@@ -351,7 +353,15 @@ def lead_tags_change(*, lead: Lead, actor: User | None, add: Iterable[str] = (),
     if activities:
         _touch(lead)
         LeadActivity.objects.bulk_create(activities)
+        _rescore_after_commit(lead, "tags changed")
     return lead
+
+
+def _rescore_after_commit(lead: Lead, reason: str) -> None:
+    """Fields and tags feed the score: rescore once this change has committed, in the same request."""
+    from scoring.services import lead_rescore_after_commit
+
+    lead_rescore_after_commit(lead=lead, reason=reason)
 
 
 def _touch(lead: Lead) -> None:

@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "pipelines",
     "leads",
     "integrations",
+    "scoring",
+    "automations",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +207,8 @@ TRACK_BOT_EVENTS_PER_MINUTE = int(os.environ.get("TRACK_BOT_EVENTS_PER_MINUTE", 
 TRACK_BOT_PAGEVIEWS_PER_MINUTE = int(os.environ.get("TRACK_BOT_PAGEVIEWS_PER_MINUTE", "60"))
 TRACK_PROCESSING_STALL_SECONDS = int(os.environ.get("TRACK_PROCESSING_STALL_SECONDS", "60"))
 TRACK_IDENTIFY_TOKEN_MAX_AGE = int(os.environ.get("TRACK_IDENTIFY_TOKEN_MAX_AGE", str(30 * 24 * 3600)))
+# Slack incoming webhook for band and segment notifications without their own webhookUrl.
+SLACK_WEBHOOK_URL = os.environ.get("SLACK_WEBHOOK_URL", "")
 # The address people and sites reach this app at; used in the snippet tag and in email links.
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
 
@@ -212,8 +216,10 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rst
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-leads": {"task": "leads.tasks.sweep_pending_leads", "schedule": 60.0},
     "sweep-import-jobs": {"task": "leads.tasks.sweep_import_jobs", "schedule": 300.0},
+    "rescore-all-leads": {"task": "scoring.tasks.rescore_all_leads", "schedule": 3600.0},
     "sweep-unprocessed-events": {"task": "leads.tracking.tasks.sweep_unprocessed_events", "schedule": 60.0},
     "purge-expired-submissions": {"task": "integrations.tasks.purge_expired_submissions", "schedule": 24 * 3600.0},
+    "deliver-due-outbound": {"task": "integrations.tasks.deliver_due_outbound", "schedule": 30.0},
 }
 
 CACHES = {

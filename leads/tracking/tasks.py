@@ -25,7 +25,25 @@ SWEEP_BATCH_SIZE = 500
     acks_late=True,
 )
 def process_track_events(self, workspace_id: str, visitor_keys: list[str], lead_ids: list[str]) -> int:
-    return processing.track_events_process(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
+    done = processing.track_events_process(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
+    if done:
+        rescore_tracked_leads(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
+    return done
+
+
+def rescore_tracked_leads(*, workspace_id, visitor_keys, lead_ids) -> None:
+    """New events change behavioural scores: the leads behind them are rescored in the same task."""
+    from leads.tracking.models import Visitor
+    from scoring.services import leads_rescore
+
+    leads = set(map(str, lead_ids)) | {
+        str(pk)
+        for pk in Visitor.objects.filter(workspace_id=workspace_id, visitor_key__in=list(visitor_keys), lead__isnull=False).values_list(
+            "lead_id", flat=True
+        )
+    }
+    if leads:
+        leads_rescore(workspace_id=workspace_id, lead_ids=sorted(leads), reason="new activity")
 
 
 def enqueue_track_processing(workspace_id, visitor_keys, lead_ids) -> bool:

@@ -110,8 +110,9 @@ def test_a_captured_lead_is_processed_to_ready_after_commit(client, workspace, h
     assert lead.processing_state == "ready"
     assert Provider.calls == ["validated"]  # enrichment runs between validation and deduplication
     activity = processed_activities(lead).get()
-    assert activity.data["states"] == ["validated", "deduplicated", "ready"]
+    assert activity.data["states"] == ["validated", "deduplicated", "scored", "ready"]
     assert lead.email_kind == "free"
+    assert (lead.score, lead.score_band) == (0, "cold")
 
 
 def test_processing_runs_the_steps_in_order(captured, hooked):
@@ -119,7 +120,7 @@ def test_processing_runs_the_steps_in_order(captured, hooked):
     run(captured)
     captured.refresh_from_db()
     assert captured.processing_state == "ready"
-    assert processed_activities(captured).get().data["states"] == ["validated", "deduplicated", "ready"]
+    assert processed_activities(captured).get().data["states"] == ["validated", "deduplicated", "scored", "ready"]
     assert Provider.calls == ["validated"]
 
 

@@ -1,0 +1,58 @@
+"""A workspace's scoring model (versioned: an edit is a new version) and each lead's score history."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from workspaces.models import TenantModel
+
+
+class ScoringModel(TenantModel):
+    """One version of a workspace's scoring configuration (seed 000's scoring.configure object)
+    and its thresholds (setThresholds). Exactly one version is active."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    version = models.PositiveIntegerField()
+    config = models.JSONField()
+    thresholds = models.JSONField()
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "version"], name="scoringmodel_unique_version"),
+            models.UniqueConstraint(fields=["workspace"], condition=models.Q(is_active=True), name="scoringmodel_one_active"),
+        ]
+
+    def __str__(self) -> str:
+        return f"scoring model v{self.version}"
+
+
+class ScoreChange(TenantModel):
+    """One change of a lead's score: what it was, what it became, why, and under which model version."""
+
+    id = models.BigAutoField(primary_key=True)
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="score_changes")
+    previous_score = models.IntegerField()
+    new_score = models.IntegerField()
+    previous_band = models.CharField(max_length=40, blank=True)
+    new_band = models.CharField(max_length=40, blank=True)
+    # The band entered when this change crossed a threshold; empty otherwise.
+    threshold_crossed = models.CharField(max_length=40, blank=True)
+    reason = models.CharField(max_length=200)
+    model_version = models.PositiveIntegerField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Band actions run once: the task claims the change by setting this.
+    actions_started_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "score_changes"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-created_at"], name="scorechange_lead_time")]
+
+    def __str__(self) -> str:
+        return f"{self.previous_score} → {self.new_score} ({self.reason})"
