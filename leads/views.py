@@ -15,6 +15,8 @@ from leads.tracking.models import LeadEngagement
 from leads.tracking.selectors import company_rollup, lead_profile, lead_timeline
 from pipelines.models import Stage
 from pipelines.selectors import pipelines_with_stages
+from scoring.models import ScoreChange
+from scoring.services import score_breakdown
 from workspaces.decorators import workspace_permission_required
 from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW, LEADS_WORK
 from workspaces.scoping import scoped, scoped_get_or_404
@@ -71,8 +73,33 @@ def _drawer(request, lead_id, *, form=None, note_form=None, error: str = "", sta
         "account": company_rollup(company=lead.company) if lead.company_id else None,
         "timeline": _timeline_entries(lead, {value for value, _ in TIMELINE_TYPES}),
         "timeline_types": TIMELINE_TYPES,
+        "breakdown": score_breakdown(lead=lead),
+        "score_chart": _score_chart(lead),
     }
     return render(request, "leads/_drawer.html", context, status=status)
+
+
+SCORE_CHART_POINTS = 30
+CHART_WIDTH, CHART_HEIGHT = 280, 60
+
+
+def _score_chart(lead) -> dict | None:
+    """The last score changes as SVG polyline points (oldest left); None with fewer than two."""
+    changes = list(ScoreChange.objects.filter(lead=lead).order_by("-created_at", "-id")[:SCORE_CHART_POINTS])[::-1]
+    if not changes:
+        return None
+    values = [changes[0].previous_score, *(change.new_score for change in changes)]
+    top = max(max(values), 1)
+    step = CHART_WIDTH / (len(values) - 1)
+    points = " ".join(f"{index * step:.1f},{CHART_HEIGHT - value / top * CHART_HEIGHT:.1f}" for index, value in enumerate(values))
+    return {
+        "points": points,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "first": changes[0].created_at,
+        "max": top,
+        "count": len(changes),
+    }
 
 
 def _timeline_entries(lead, types: set[str]) -> list[dict]:

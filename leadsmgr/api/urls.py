@@ -4,6 +4,7 @@ from integrations.api import views as webhooks
 from leads.api import import_export
 from leads.api import views as leads
 from leads.tracking import api as tracking
+from scoring import api as scoring
 from pipelines.api import views as pipelines
 
 urlpatterns = [
@@ -18,6 +19,12 @@ urlpatterns = [
     path("leads/<str:lead_id>/convert", leads.LeadConvertApi.as_view(), name="api-lead-convert"),
     path("leads/<str:lead_id>/notes", leads.LeadNotesApi.as_view(), name="api-lead-notes"),
     path("leads/<str:lead_id>/merge", leads.LeadMergeApi.as_view(), name="api-lead-merge"),
+    path("leads/<str:lead_id>/score", scoring.LeadScoreApi.as_view(), name="api-lead-score"),
+    path("leads/<str:lead_id>/score-history", scoring.LeadScoreHistoryApi.as_view(), name="api-lead-score-history"),
+    path("scoring-model", scoring.ScoringModelApi.as_view(), name="api-scoring-model"),
+    path("scoring-model/versions", scoring.ScoringModelVersionsApi.as_view(), name="api-scoring-model-versions"),
+    path("scoring-model/presets", scoring.ScoringPresetsApi.as_view(), name="api-scoring-presets"),
+    path("scoring-model/rescore", scoring.ScoringRescoreApi.as_view(), name="api-scoring-rescore"),
     path("leads/<str:lead_id>/profile", tracking.LeadProfileApi.as_view(), name="api-lead-profile"),
     path("leads/<str:lead_id>/timeline", tracking.LeadTimelineApi.as_view(), name="api-lead-timeline"),
     path("companies/<str:company_id>/profile", tracking.CompanyProfileApi.as_view(), name="api-company-profile"),
@@ -31,6 +38,14 @@ urlpatterns = [
     path("lead-webhooks", webhooks.WebhookListCreateApi.as_view(), name="api-webhooks"),
     path("lead-webhooks/<str:webhook_id>", webhooks.WebhookDetailApi.as_view(), name="api-webhook"),
     path("lead-webhooks/<str:webhook_id>/regenerate-key", webhooks.WebhookRegenerateKeyApi.as_view(), name="api-webhook-regenerate"),
+    path("outbound-webhooks", webhooks.OutboundWebhookListCreateApi.as_view(), name="api-outbound-webhooks"),
+    path("outbound-webhooks/<str:webhook_id>", webhooks.OutboundWebhookDetailApi.as_view(), name="api-outbound-webhook"),
+    path(
+        "outbound-webhooks/<str:webhook_id>/deliveries",
+        webhooks.OutboundWebhookDeliveriesApi.as_view(),
+        name="api-outbound-webhook-deliveries",
+    ),
+    path("outbound-webhooks/<str:webhook_id>/test", webhooks.OutboundWebhookTestApi.as_view(), name="api-outbound-webhook-test"),
     path("lead-pipelines", pipelines.PipelineListCreateApi.as_view(), name="api-pipelines"),
     path("lead-pipelines/ensure-default", pipelines.PipelineEnsureDefaultApi.as_view(), name="api-pipelines-ensure-default"),
     path("lead-pipelines/<str:pipeline_id>", pipelines.PipelineDetailApi.as_view(), name="api-pipeline"),
