@@ -247,6 +247,7 @@ class ActivityType(models.TextChoices):
     IDENTITY_CONFLICT = "identity_conflict", "Identity conflict"
     SCORE_BAND_CHANGED = "score_band_changed", "Score band changed"
     BAND_ACTIONS = "band_actions", "Band actions"
+    SEGMENT_ACTIONS = "segment_actions", "Segment actions"
 
 
 class LeadActivity(TenantModel):
@@ -358,6 +359,7 @@ class ImportJob(TenantModel):
 
 
 # Tracking models live in their own module; importing them here registers them with the app.
+from leads.segments.models import RefreshInterval, Segment, SegmentEvent, SegmentEventKind, SegmentMembership  # noqa: E402, F401
 from leads.tracking.models import (  # noqa: E402, F401
     EventKind,
     IdentityConflict,

@@ -64,10 +64,12 @@ def process(lead_id) -> str | None:
             trail.append(ProcessingState.DEDUPLICATED)
         lead.refresh_from_db()
     if lead.processing_state == ProcessingState.DEDUPLICATED:
+        from leads.segments.services import lead_segments_refresh
         from scoring.services import leads_rescore
 
         if leads_rescore(workspace_id=lead.workspace_id, lead_ids=[lead.pk], reason="captured"):
             trail.append("scored")
+        lead_segments_refresh(workspace_id=lead.workspace_id, lead_ids=[lead.pk], reason="captured")
         with transaction.atomic():
             if _advance(lead.pk, ProcessingState.DEDUPLICATED, ProcessingState.READY):
                 trail.append(ProcessingState.READY)

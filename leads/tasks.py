@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from leads import processing
 from leads.models import FailedJob, Lead
+from leads.segments import tasks as segment_tasks  # noqa: F401 - registers the segment tasks with Celery
 from leads.tracking import tasks as tracking_tasks  # noqa: F401 - registers the tracking tasks with Celery
 
 logger = logging.getLogger(__name__)

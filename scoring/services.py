@@ -211,6 +211,8 @@ def lead_rescore(*, lead: Lead, reason: str) -> ScoreChange | None:
 
 
 def lead_rescore_after_commit(*, lead: Lead, reason: str) -> None:
-    """For services changing a lead's fields: rescore once their transaction has committed, still
-    within the same request."""
-    transaction.on_commit(lambda: leads_rescore(workspace_id=lead.workspace_id, lead_ids=[lead.pk], reason=reason))
+    """For services changing a lead's fields: rescore and re-evaluate its segments once their
+    transaction has committed, still within the same request."""
+    from leads.segments.services import leads_reevaluate
+
+    transaction.on_commit(lambda: leads_reevaluate(workspace_id=lead.workspace_id, lead_ids=[lead.pk], reason=reason))

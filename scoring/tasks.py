@@ -30,6 +30,7 @@ def enqueue_band_actions(change_id: int) -> None:
 def rescore_workspace(workspace_id, *, reason: str, at=None, batch_size: int = RESCORE_BATCH_SIZE) -> int:
     """Rescores every live lead of the workspace at one instant, batch by batch (keyset by id, a
     fixed number of queries per batch). Returns how many scores changed."""
+    from leads.segments.services import lead_segments_refresh
     from scoring.services import leads_rescore
 
     at = at or timezone.now()
@@ -41,7 +42,11 @@ def rescore_workspace(workspace_id, *, reason: str, at=None, batch_size: int = R
         if not ids:
             return changed
         # A lead being rescored right now by an event is skipped: that rescoring is current anyway.
-        changed += len(leads_rescore(workspace_id=workspace_id, lead_ids=ids, reason=reason, at=at, skip_locked=True))
+        changes = leads_rescore(workspace_id=workspace_id, lead_ids=ids, reason=reason, at=at, skip_locked=True)
+        if changes:
+            # A score that decayed can take a lead out of (or into) a segment.
+            lead_segments_refresh(workspace_id=workspace_id, lead_ids=[change.lead_id for change in changes], reason=reason, now=at)
+        changed += len(changes)
         after = ids[-1]
 
 

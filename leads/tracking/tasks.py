@@ -32,9 +32,10 @@ def process_track_events(self, workspace_id: str, visitor_keys: list[str], lead_
 
 
 def rescore_tracked_leads(*, workspace_id, visitor_keys, lead_ids) -> None:
-    """New events change behavioural scores: the leads behind them are rescored in the same task."""
+    """New events change behavioural scores and segment membership: the leads behind them are
+    rescored and their segments re-evaluated in the same task."""
+    from leads.segments.services import leads_reevaluate
     from leads.tracking.models import Visitor
-    from scoring.services import leads_rescore
 
     leads = set(map(str, lead_ids)) | {
         str(pk)
@@ -43,7 +44,7 @@ def rescore_tracked_leads(*, workspace_id, visitor_keys, lead_ids) -> None:
         )
     }
     if leads:
-        leads_rescore(workspace_id=workspace_id, lead_ids=sorted(leads), reason="new activity")
+        leads_reevaluate(workspace_id=workspace_id, lead_ids=sorted(leads), reason="new activity")
 
 
 def enqueue_track_processing(workspace_id, visitor_keys, lead_ids) -> bool:
