@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from leads import services
 from leads.forms import LeadCreateForm, LeadEditForm, NoteForm
 from leads.models import Lead
+from leads.segments.models import SegmentMembership
 from leads.selectors import lead_get_detail, lead_possible_duplicates
 from leads.tracking.models import LeadEngagement
 from leads.tracking.selectors import company_rollup, lead_profile, lead_timeline
@@ -75,6 +76,7 @@ def _drawer(request, lead_id, *, form=None, note_form=None, error: str = "", sta
         "timeline_types": TIMELINE_TYPES,
         "breakdown": score_breakdown(lead=lead),
         "score_chart": _score_chart(lead),
+        "segments": list(SegmentMembership.objects.filter(lead=lead).select_related("segment").order_by("segment__name")),
     }
     return render(request, "leads/_drawer.html", context, status=status)
 

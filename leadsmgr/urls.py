@@ -9,6 +9,7 @@ from integrations import views as ingest_views
 from integrations import web as webhook_views
 from leads import views as lead_views
 from leads import views_import as lead_import_views
+from leads.segments import web as segment_views
 from leads.tracking import views as tracking_views
 from leads.tracking import web as tracking_web
 from leadsmgr import views as health
@@ -40,6 +41,11 @@ urlpatterns = [
     path("settings/webhooks/<str:webhook_id>/", webhook_views.webhook_edit, name="webhook-edit"),
     path("settings/webhooks/<str:webhook_id>/regenerate", webhook_views.webhook_regenerate, name="webhook-regenerate"),
     path("settings/webhooks/<str:webhook_id>/delete", webhook_views.webhook_delete, name="webhook-delete"),
+    path("segments/", segment_views.segment_list, name="segments"),
+    path("segments/new", segment_views.segment_new, name="segment-new"),
+    path("segments/preview", segment_views.segment_preview, name="segment-preview"),
+    path("segments/<str:segment_id>/", segment_views.segment_detail, name="segment-detail"),
+    path("segments/<str:segment_id>/delete", segment_views.segment_delete, name="segment-delete"),
     path("settings/tracking/", tracking_web.tracking_sites, name="tracking-sites"),
     path("settings/tracking/<str:site_id>/", tracking_web.tracking_site_edit, name="tracking-site-edit"),
     path("settings/tracking/<str:site_id>/delete", tracking_web.tracking_site_delete, name="tracking-site-delete"),

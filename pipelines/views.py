@@ -37,6 +37,17 @@ def _filters(request) -> dict[str, str]:
     return {name: request.GET.get(name, "").strip() for name in BOARD_FILTER_PARAMS}
 
 
+def _open_lead(request) -> str | None:
+    from leads.models import Lead
+
+    raw = request.GET.get("lead", "")
+    try:
+        lead = Lead.objects.filter(workspace=request.workspace, pk=raw, deleted_at__isnull=True).only("pk").first() if raw else None
+    except (ValueError, ValidationError):
+        return None
+    return str(lead.pk) if lead else None
+
+
 @require_GET
 @workspace_permission_required(LEADS_VIEW)
 def board(request):
@@ -53,6 +64,8 @@ def board(request):
         "query": request.GET.urlencode(),
         "members": workspace_members(workspace=request.workspace),
         "sources": SourceType.choices,
+        # ?lead=<id> opens that lead's drawer (links from segments, notifications, emails).
+        "open_lead": _open_lead(request),
     }
     if request.htmx and request.htmx.target == "board-columns":
         return render(request, "pipelines/_columns.html", context)

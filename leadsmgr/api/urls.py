@@ -3,9 +3,10 @@ from django.urls import path
 from integrations.api import views as webhooks
 from leads.api import import_export
 from leads.api import views as leads
+from leads.segments import api as segments
 from leads.tracking import api as tracking
-from scoring import api as scoring
 from pipelines.api import views as pipelines
+from scoring import api as scoring
 
 urlpatterns = [
     path("leads", leads.LeadListCreateApi.as_view(), name="api-leads"),
@@ -19,6 +20,13 @@ urlpatterns = [
     path("leads/<str:lead_id>/convert", leads.LeadConvertApi.as_view(), name="api-lead-convert"),
     path("leads/<str:lead_id>/notes", leads.LeadNotesApi.as_view(), name="api-lead-notes"),
     path("leads/<str:lead_id>/merge", leads.LeadMergeApi.as_view(), name="api-lead-merge"),
+    path("segments", segments.SegmentListCreateApi.as_view(), name="api-segments"),
+    path("segments/preview", segments.SegmentPreviewApi.as_view(), name="api-segments-preview"),
+    path("segments/fields", segments.SegmentFieldsApi.as_view(), name="api-segments-fields"),
+    path("segments/<str:segment_id>", segments.SegmentDetailApi.as_view(), name="api-segment"),
+    path("segments/<str:segment_id>/members", segments.SegmentMembersApi.as_view(), name="api-segment-members"),
+    path("segments/<str:segment_id>/automation", segments.SegmentAutomationApi.as_view(), name="api-segment-automation"),
+    path("segments/<str:segment_id>/refresh", segments.SegmentRefreshApi.as_view(), name="api-segment-refresh"),
     path("leads/<str:lead_id>/score", scoring.LeadScoreApi.as_view(), name="api-lead-score"),
     path("leads/<str:lead_id>/score-history", scoring.LeadScoreHistoryApi.as_view(), name="api-lead-score-history"),
     path("scoring-model", scoring.ScoringModelApi.as_view(), name="api-scoring-model"),
