@@ -6,7 +6,7 @@ of the same batch are kept. Nothing here waits on sessions, identity or counters
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -103,7 +103,7 @@ def _timestamp(raw: dict, now: datetime) -> datetime:
     if parsed is None:
         raise _EventInvalid("timestamp", "Must be an ISO 8601 time, e.g. 2026-01-12T14:22:00Z.")
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.utc)
+        parsed = timezone.make_aware(parsed, UTC)
     if parsed > now + FUTURE_TOLERANCE:
         raise _EventInvalid("timestamp", "Is in the future.")
     if parsed < now - MAX_EVENT_AGE:
@@ -150,7 +150,9 @@ def parse_event(
         raise _EventInvalid("visitorId", "Must be 8 to 64 letters, digits, '_' or '-'.")
     lead_id = ""
     if server and (raw.get("leadId") or raw.get("email")):
-        lead_id = (known_leads or {}).get(str(raw.get("leadId") or "")) or (known_leads or {}).get(str(raw.get("email") or "").lower(), "")
+        lead_id = (known_leads or {}).get(str(raw.get("leadId") or "")) or (known_leads or {}).get(
+            str(raw.get("email") or "").strip().lower(), ""
+        )
         if not lead_id:
             raise _EventInvalid("leadId" if raw.get("leadId") else "email", "No lead with this id or email in the workspace.")
     elif raw.get("leadId") or raw.get("email"):
@@ -239,7 +241,8 @@ def batch_ingest(
     context = payload.get("context") if isinstance(payload.get("context"), dict) else {}
     server = site is None
     known = _known_leads(workspace, events) if server else None
-    reason = bot_reason or bot_reason_for_user_agent(user_agent)
+    # A server's user agent is its HTTP library's, which the crawler list names: only a browser's is judged.
+    reason = bot_reason or ("" if server else bot_reason_for_user_agent(user_agent))
     if not reason and not server and context.get("js") is not True:
         # The snippet always says it ran; a browser beacon without it did not execute our script.
         reason = "no_js"

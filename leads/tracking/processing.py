@@ -348,7 +348,7 @@ def _sessionize(batch: _VisitorBatch, event: TrackEvent) -> None:
     current.ended_at = max(current.ended_at, at)
     current.events += 1
     current.pageviews += event.kind == EventKind.PAGEVIEW
-    current.is_bot = current.is_bot or event.is_bot
+    # A session is a bot's when it began as one; a human session already counted stays counted.
     event.session = current
 
 
@@ -386,6 +386,11 @@ def _page_left(batch: _VisitorBatch, event: TrackEvent) -> None:
 def _identify(batch: _VisitorBatch, event: TrackEvent) -> None:
     """Identify calls, email-click tokens and auto-capture events tie the visitor to a lead."""
     site = batch.site(event.site_id)
+    if site is None and event.lead_id is not None:
+        # A server naming the lead of a visitor's event says who the visitor is.
+        named = _live_lead(event.lead)
+        if named is not None:
+            _link(batch, named, source="server", email=named.email)
     if event.kind == EventKind.IDENTIFY:
         traits = event.properties.get("traits") or {}
         token = traits.get("leadToken")
