@@ -1,7 +1,6 @@
 """Bearer-token API: the unified profile and timeline of a lead, the company roll-up, tracking
 sites and personalization rules. The public endpoints (Track API, snippet) are in views.py."""
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -34,7 +33,7 @@ class LeadTimelineApi(APIView):
         parameters=[
             OpenApiParameter("types", str, description=f"Comma-separated; any of {', '.join(selectors.TIMELINE_TYPES)} (default: all)"),
             OpenApiParameter("limit", int, description=f"1 to {selectors.TIMELINE_MAX_LIMIT}, default 50"),
-            OpenApiParameter("before", str, description="ISO time: entries older than this (the previous page's `next`)"),
+            OpenApiParameter("before", str, description="The previous page's `next`, or an ISO time: entries older than it"),
         ],
         responses=dict,
     )
@@ -51,13 +50,13 @@ class LeadTimelineApi(APIView):
             errors["limit"] = f"A whole number from 1 to {selectors.TIMELINE_MAX_LIMIT}."
         before = None
         if request.query_params.get("before"):
-            before = parse_datetime(request.query_params["before"].replace(" ", "+"))
+            before = selectors.timeline_cursor(request.query_params["before"])
             if before is None:
-                errors["before"] = "An ISO 8601 time."
+                errors["before"] = "The previous page's next, or an ISO 8601 time."
         if errors:
             raise ValidationError(errors)
         entries = selectors.lead_timeline(lead=lead, types=types, limit=limit, before=before)
-        next_cursor = entries[-1]["timestamp"] if len(entries) == limit else None
+        next_cursor = selectors.timeline_next(entries[-1]) if len(entries) == limit else None
         return Response({"items": [{k: v for k, v in entry.items() if not k.startswith("_")} for entry in entries], "next": next_cursor})
 
 

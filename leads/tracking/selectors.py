@@ -1,11 +1,14 @@
 """Reads for the unified profile (seed 000's getProfile), the timeline (getTimeline) and the
 company (account) roll-up. Counters come from LeadEngagement: nothing is recounted per request."""
 
-from datetime import datetime
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from heapq import merge
 from urllib.parse import urlparse
 
 from django.db.models import Max, Min, Q, Sum
+from django.utils.dateparse import parse_datetime
 
 from leads.models import Company, Lead, LeadActivity, Note
 from leads.tracking.models import EventKind, LeadEngagement, TrackEvent
@@ -14,6 +17,47 @@ TIMELINE_TYPES = ("pageview", "event", "email", "form", "meeting", "note", "acti
 TIMELINE_MAX_LIMIT = 200
 # The activities already shown by their own timeline entry, or too noisy to list.
 HIDDEN_ACTIVITY_TYPES = ("note_added", "processed")
+# Entries of one instant (a batch sent without timestamps) are ordered by source, then id, so a page
+# may end between them and the next page starts right after the last entry shown.
+SOURCE_RANK = {"n": 0, "a": 1, "e": 2}
+
+
+@dataclass(frozen=True)
+class TimelineCursor:
+    """A place in the timeline: the previous page's last entry (`next` is "<time>~<entry key>"), or
+    a bare time (everything older than it)."""
+
+    at: datetime
+    source: str = ""
+    pk: object = None
+
+    def older(self, source: str, field: str) -> Q:
+        """The rows of `source` that come after this place, newest first."""
+        if not self.source or SOURCE_RANK[source] > SOURCE_RANK[self.source]:
+            return Q(**{f"{field}__lt": self.at})
+        if SOURCE_RANK[source] < SOURCE_RANK[self.source]:
+            return Q(**{f"{field}__lte": self.at})
+        return Q(**{f"{field}__lt": self.at}) | Q(**{field: self.at, "pk__lt": self.pk})
+
+
+def timeline_cursor(value: str) -> TimelineCursor | None:
+    """Reads `before`: an ISO time, or a page's `next`. None when it is neither."""
+    text, _, key = value.replace(" ", "+").partition("~")
+    try:
+        at = parse_datetime(text)
+        pk = (uuid.UUID(key[1:]) if key[:1] == "n" else int(key[1:])) if key else None
+    except ValueError:
+        return None
+    if at is None or (key and key[:1] not in SOURCE_RANK):
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return TimelineCursor(at, key[:1], pk)
+
+
+def timeline_next(entry: dict) -> str:
+    """The cursor of the page ending with `entry`."""
+    return f"{entry['timestamp']}~{entry['_key']}"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -127,13 +171,16 @@ def _event_entry(event: TrackEvent) -> dict:
         "data": data,
         "_at": event.occurred_at,
         "_key": f"e{event.pk}",
+        "_sort": (event.occurred_at, SOURCE_RANK["e"], event.pk),
         "_obj": event,
     }
 
 
-def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: datetime | None = None) -> list[dict]:
+def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: TimelineCursor | datetime | None = None) -> list[dict]:
     """One stream, newest first, of the lead's tracked events, notes and activities. Each source
     is read newest-first with the limit, then merged: at most `limit` rows per source are read."""
+    if isinstance(before, datetime):
+        before = TimelineCursor(before)
     streams = []
     event_kinds = {
         "pageview": [EventKind.PAGEVIEW],
@@ -145,12 +192,12 @@ def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: datetime |
     if kinds:
         events = TrackEvent.objects.filter(lead=lead, kind__in=kinds, is_bot=False)
         if before:
-            events = events.filter(occurred_at__lt=before)
+            events = events.filter(before.older("e", "occurred_at"))
         streams.append(map(_event_entry, events.order_by("-occurred_at", "-id")[:limit]))
     if "note" in types:
         notes = Note.objects.filter(lead=lead).select_related("author")
         if before:
-            notes = notes.filter(created_at__lt=before)
+            notes = notes.filter(before.older("n", "created_at"))
         streams.append(
             {
                 "type": "note",
@@ -158,14 +205,15 @@ def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: datetime |
                 "data": {"text": note.text, "author": note.author.display_name if note.author else None},
                 "_at": note.created_at,
                 "_key": f"n{note.pk}",
+                "_sort": (note.created_at, SOURCE_RANK["n"], note.pk),
                 "_obj": note,
             }
-            for note in notes.order_by("-created_at")[:limit]
+            for note in notes.order_by("-created_at", "-id")[:limit]
         )
     if "activity" in types:
         activities = LeadActivity.objects.filter(lead=lead).exclude(type__in=HIDDEN_ACTIVITY_TYPES).select_related("actor")
         if before:
-            activities = activities.filter(created_at__lt=before)
+            activities = activities.filter(before.older("a", "created_at"))
         streams.append(
             {
                 "type": "activity",
@@ -178,11 +226,12 @@ def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: datetime |
                 },
                 "_at": activity.created_at,
                 "_key": f"a{activity.pk}",
+                "_sort": (activity.created_at, SOURCE_RANK["a"], activity.pk),
                 "_obj": activity,
             }
             for activity in activities.order_by("-created_at", "-id")[:limit]
         )
-    merged = merge(*streams, key=lambda entry: entry["_at"], reverse=True)
+    merged = merge(*streams, key=lambda entry: entry["_sort"], reverse=True)
     entries = []
     for entry in merged:
         if len(entries) == limit:

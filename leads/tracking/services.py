@@ -46,6 +46,12 @@ def _string_list(value, what: str, *, pattern=None, max_length: int = 200) -> li
     return [item.strip() for item in value]
 
 
+def _api_name(field: str) -> str:
+    """Errors name fields as the API spells them (allowed_origins → allowedOrigins)."""
+    first, *rest = field.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
 def _clean_site(data: dict) -> dict:
     errors: dict[str, str] = {}
     clean = {}
@@ -62,9 +68,9 @@ def _clean_site(data: dict) -> dict:
         try:
             clean[key] = checks[key](value) if key in checks else value
         except ValueError as error:
-            errors[key] = str(error)
+            errors[_api_name(key)] = str(error)
     if "dedup_strategy" in clean and clean["dedup_strategy"] not in DedupStrategy.values:
-        errors["dedup_strategy"] = f"One of: {', '.join(DedupStrategy.values)}."
+        errors["dedupStrategy"] = f"One of: {', '.join(DedupStrategy.values)}."
     if errors:
         raise ValidationError(errors)
     return clean
