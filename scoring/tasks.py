@@ -20,11 +20,24 @@ def run_band_actions(change_id: int):
     return band_actions_run(change_id=change_id)
 
 
+@shared_task(acks_late=True)
+def run_band_actions_many(change_ids: list[int]) -> int:
+    from scoring.actions import band_actions_run
+
+    return sum(1 for change_id in change_ids if band_actions_run(change_id=change_id) is not None)
+
+
 def enqueue_band_actions(change_id: int) -> None:
+    enqueue_band_actions_many([change_id])
+
+
+def enqueue_band_actions_many(change_ids: list[int]) -> None:
+    if not change_ids:
+        return
     try:
-        run_band_actions.apply_async(args=[change_id], retry=False)
+        run_band_actions_many.apply_async(args=[list(change_ids)], retry=False)
     except Exception as error:  # noqa: BLE001 - the broker being down must not undo the rescoring
-        logger.warning("could not enqueue band actions of score change %s: %s", change_id, error)
+        logger.warning("could not enqueue band actions of %s score changes: %s", len(change_ids), error)
 
 
 def rescore_workspace(workspace_id, *, reason: str, at=None, batch_size: int = RESCORE_BATCH_SIZE) -> int:
