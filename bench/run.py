@@ -244,15 +244,24 @@ def celery_worker(env: dict):
         process.wait(timeout=30)
 
 
-def wait_for_http(port: int, seconds: float = 30) -> None:
+def wait_for_http(port: int, seconds: float = 60, warm_up: int = 40) -> None:
+    """Waits until the server answers /livez, then warms it up: the socket is open long before
+    every worker has imported Django, and a load run must not measure worker boot."""
+    import http.client
+
     deadline = time.time() + seconds
-    while time.time() < deadline:
+    answered = 0
+    while time.time() < deadline and answered < warm_up:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/livez")
+            if conn.getresponse().status == 200:
+                answered += 1
+            conn.close()
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not start on port {port}")
+    if answered < warm_up:
+        raise RuntimeError(f"gunicorn on port {port} did not answer /livez")
 
 
 def tree_rss_mb(process) -> dict:
