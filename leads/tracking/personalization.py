@@ -1,16 +1,18 @@
 """Website personalization (seed 000): rules name who they are for and what changes on the page.
 
-Rules target lifecycle stage, tags, score range, returning visitors and whether the visitor is
-known; segments arrive with the scoring issue. Content is text: the snippet sets textContent,
+Rules target segments (seed 000's `segment: 'enterprise_leads'`), lifecycle stage, tags, score
+range, returning visitors and whether the visitor is known. Content is text: the snippet sets textContent,
 never HTML, so lead data cannot inject markup.
 """
 
 import re
+import uuid
 
 from leads.models import Lead, LifecycleStage
+from leads.segments.models import SegmentMembership
 from leads.tracking.models import PersonalizationRule, TrackSession, Visitor
 
-CONDITION_KEYS = {"lifecycleStages", "tags", "scoreMin", "scoreMax", "returningVisitor", "identified"}
+CONDITION_KEYS = {"lifecycleStages", "tags", "scoreMin", "scoreMax", "returningVisitor", "identified", "segments"}
 CHANGE_KEYS = {"selector", "content", "show", "hide"}
 TEMPLATE_FIELD = re.compile(r"\{\{\s*([a-zA-Z_.]+)\s*\}\}")
 MAX_CHANGES = 50
@@ -35,7 +37,18 @@ def validate_conditions(value) -> dict:
     for key in ("returningVisitor", "identified"):
         if key in value and not isinstance(value[key], bool):
             raise ValueError(f"conditions.{key}: Must be true or false.")
+    segments = value.get("segments", [])
+    if not isinstance(segments, list) or any(not _is_uuid(item) for item in segments):
+        raise ValueError("conditions.segments: A list of segment ids.")
     return value
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
 
 
 def validate_changes(value) -> list:
@@ -59,8 +72,10 @@ def validate_changes(value) -> list:
     return value
 
 
-def _matches(rule: PersonalizationRule, lead: Lead | None, tags: set[str], returning: bool) -> bool:
+def _matches(rule: PersonalizationRule, lead: Lead | None, tags: set[str], returning: bool, segments: set[str]) -> bool:
     conditions = rule.conditions or {}
+    if conditions.get("segments") and not {str(segment) for segment in conditions["segments"]} & segments:
+        return False
     if "identified" in conditions and conditions["identified"] != (lead is not None):
         return False
     if "returningVisitor" in conditions and conditions["returningVisitor"] != returning:
@@ -104,9 +119,10 @@ def changes_for_visitor(*, workspace, visitor_key: str) -> list[dict]:
     lead = visitor.lead if visitor and visitor.lead and visitor.lead.deleted_at is None else None
     tags = set(lead.tags.values_list("name", flat=True)) if lead else set()
     returning = bool(visitor) and TrackSession.objects.filter(visitor=visitor, is_bot=False).count() > 1
+    segments = {str(pk) for pk in SegmentMembership.objects.filter(lead=lead).values_list("segment_id", flat=True)} if lead else set()
     by_selector: dict[str, dict] = {}
     for rule in rules:
-        if not _matches(rule, lead, tags, returning):
+        if not _matches(rule, lead, tags, returning, segments):
             continue
         for change in rule.changes:
             rendered = dict(change)

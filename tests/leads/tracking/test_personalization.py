@@ -396,3 +396,31 @@ def test_rules_and_identities_of_another_workspace_never_apply(api, api_as, site
 
     assert ours == {".hero": {"selector": ".hero", "content": "Our headline"}}
     assert theirs == {".hero": {"selector": ".hero", "content": "Their headline"}, ".theirs": {"selector": ".theirs", "show": True}}
+
+
+def test_a_rule_for_a_segment_applies_to_its_members_only(api, site):
+    segment = api.post(
+        "/api/v1/segments",
+        {"name": "Enterprise", "criteria": {"all": [{"field": "company.name", "operator": "eq", "value": "Bigco"}]}},
+        format="json",
+    ).json()
+    rule(api, {"segments": [segment["id"]]}, [{"selector": ".enterprise-banner", "show": True}])
+    visit(site)
+    lead = identify(site, "cio@bigco.io", "Cio Person")
+    assert ".enterprise-banner" not in changes(site)
+
+    api.patch(f"/api/v1/leads/{lead.pk}", {"company": "Bigco"}, format="json")
+    api.post(f"/api/v1/segments/{segment['id']}/refresh")
+
+    assert changes(site)[".enterprise-banner"] == {"selector": ".enterprise-banner", "show": True}
+
+
+def test_a_segment_condition_must_list_segment_ids(api):
+    assert_refused(
+        api.post(
+            "/api/v1/personalization-rules",
+            {"name": "x", "conditions": {"segments": ["enterprise"]}, "changes": [{"selector": "a", "hide": True}]},
+            format="json",
+        ),
+        "conditions.segments",
+    )
