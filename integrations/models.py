@@ -1,6 +1,8 @@
 import secrets
 import uuid
 
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
@@ -95,3 +97,81 @@ class WebhookSubmission(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} · {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+OUTBOUND_SECRET_PREFIX = "whsec_"
+validate_outbound_url = URLValidator(schemes=["http", "https"])
+
+
+class OutboundWebhook(TenantModel):
+    """A partner's URL that receives our events (score changes, segment entries, …) as signed JSON
+    POSTs. The secret is stored as is: it is needed to sign every request."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120)
+    url = models.URLField(max_length=2000, validators=[validate_outbound_url])
+    secret = models.CharField(max_length=80, editable=False)
+    # The event types it wants, e.g. ["lead.score_changed"]; empty means every event.
+    event_types = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_delivery_at = models.DateTimeField(null=True, blank=True)
+    # The result of the latest attempt: its HTTP status code, "timeout" or "connection_error".
+    last_status = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        db_table = "outbound_webhooks"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def generate_secret() -> str:
+        return OUTBOUND_SECRET_PREFIX + secrets.token_urlsafe(32)
+
+    @property
+    def secret_hint(self) -> str:
+        return self.secret[:10]
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class OutboundDelivery(TenantModel):
+    """One event for one webhook, and the state of sending it. A pending row is due at
+    next_attempt_at; the beat runner claims due rows, so a lost broker message only delays it."""
+
+    id = models.BigAutoField(primary_key=True)
+    webhook = models.ForeignKey(OutboundWebhook, on_delete=models.CASCADE, related_name="deliveries")
+    event_type = models.CharField(max_length=80)
+    # Sent as X-Leadsmgr-Delivery and kept across retries, so a receiver can drop repeats.
+    event_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    # Publishers may pass ids, times and decimals as they are: they are stored as JSON strings.
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "outbound_deliveries"
+        verbose_name_plural = "outbound deliveries"
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["webhook", "event_id"], name="outbound_delivery_event_unique")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], condition=models.Q(status="pending"), name="outbound_delivery_due"),
+            models.Index(fields=["webhook", "-created_at"], name="outbound_delivery_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.webhook_id} · {self.get_status_display()}"

@@ -66,3 +66,60 @@ class WebhookSerializer(serializers.Serializer):
             "duplicateRate": round(webhook.duplicate_rate, 4),
             "lastReceivedAt": webhook.last_received_at.isoformat().replace("+00:00", "Z") if webhook.last_received_at else None,
         }
+
+
+OUTBOUND_SERVER_OWNED = frozenset({"id", "secret", "secretHint", "stats", "createdAt"})
+
+
+class OutboundWebhookWriteSerializer(StrictInputSerializer):
+    """Shapes only; the service validates values (URL scheme, known event types) naming the field."""
+
+    ignored_fields = OUTBOUND_SERVER_OWNED
+
+    name = serializers.CharField(max_length=120)
+    url = serializers.CharField(max_length=2000)
+    eventTypes = serializers.ListField(child=serializers.CharField(max_length=80), required=False, source="event_types")
+    isActive = serializers.BooleanField(required=False, source="is_active")
+
+
+class OutboundWebhookUpdateSerializer(OutboundWebhookWriteSerializer):
+    name = serializers.CharField(max_length=120, required=False)
+    url = serializers.CharField(max_length=2000, required=False)
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class OutboundWebhookSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    url = serializers.CharField()
+    eventTypes = serializers.ListField(child=serializers.CharField(), source="event_types")
+    isActive = serializers.BooleanField(source="is_active")
+    secretHint = serializers.CharField(source="secret_hint")
+    stats = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    def get_stats(self, webhook) -> dict:
+        return {"lastDeliveryAt": _iso(webhook.last_delivery_at), "lastStatus": webhook.last_status or None}
+
+
+class OutboundWebhookCreatedSerializer(OutboundWebhookSerializer):
+    """The create answer: the only one that carries the signing secret."""
+
+    secret = serializers.CharField()
+
+
+class OutboundDeliverySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    eventType = serializers.CharField(source="event_type")
+    eventId = serializers.UUIDField(source="event_id")
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", allow_null=True)
+    lastResponseCode = serializers.IntegerField(source="last_response_code", allow_null=True)
+    lastError = serializers.CharField(source="last_error")
+    payload = serializers.JSONField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    deliveredAt = serializers.DateTimeField(source="delivered_at", allow_null=True)
