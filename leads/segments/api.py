@@ -92,7 +92,7 @@ def _bounded(request, name: str, default: int, low: int, high: int) -> int:
 class SegmentListCreateApi(APIView):
     required_permissions = {"GET": LEADS_VIEW, "POST": LEADS_MANAGE}
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=dict, operation_id="segments_list")
     def get(self, request):
         segments = list(scoped(Segment, request.workspace).order_by("name"))
         return Response({"results": [segment_json(segment) for segment in segments], "count": len(segments)})
