@@ -31,7 +31,13 @@ def lead_assign_by_rule(*, lead: Lead, rule: str = "round_robin", actor=None):
         return lead.owner
     reps = (
         Membership.objects.filter(workspace_id=lead.workspace_id, role=Role.SALES_REP, user__is_active=True)
-        .annotate(open_leads=Count("user__owned_leads", filter=Q(user__owned_leads__deleted_at__isnull=True)))
+        .annotate(
+            open_leads=Count(
+                "user__owned_leads",
+                # Leads the rep owns in other workspaces are not this workspace's load.
+                filter=Q(user__owned_leads__workspace_id=lead.workspace_id, user__owned_leads__deleted_at__isnull=True),
+            )
+        )
         .select_related("user")
         .order_by("open_leads", "user__email")
     )

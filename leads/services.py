@@ -294,8 +294,9 @@ def lead_update(*, lead: Lead, actor: User | None, data: dict[str, Any]) -> Lead
         lead.updated_at = lead.last_activity_at = now
         lead.save(update_fields=[*dict.fromkeys(update_fields), "updated_at", "last_activity_at"])
         LeadActivity.objects.bulk_create(activities)
-        if changes or "tags" in data:
-            _rescore_after_commit(lead, "fields changed")
+    # A company's size or industry filled in through the lead changes no lead column, yet the score.
+    if changes or "tags" in data or "company" in data:
+        _rescore_after_commit(lead, "fields changed")
     return lead
 
 

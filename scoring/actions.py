@@ -13,6 +13,7 @@ from django.utils import timezone
 from automations.services import lead_assign_by_rule, task_create
 from leads.models import ActivityType, Lead, LeadActivity
 from leads.services import lead_tags_change
+from leads.tracking.personalization import render_content
 from scoring.config import Action, parse_thresholds
 from scoring.models import ScoreChange, ScoringModel
 
@@ -31,7 +32,10 @@ def _lead_url(lead: Lead) -> str:
     return f"{settings.PUBLIC_BASE_URL}/leads/?lead={lead.pk}"
 
 
-def _message(lead: Lead, change: ScoreChange) -> str:
+def _message(lead: Lead, change: ScoreChange, template: str | None = None) -> str:
+    """The action's own `message` ({{lead.name}}, {{lead.company.name}} filled in), else a summary."""
+    if template:
+        return f"{render_content(template, lead)} {_lead_url(lead)}"
     company = f" ({lead.company.name})" if lead.company_id else ""
     return f"{lead.name}{company} is now {change.new_band.upper()}: score {change.previous_score} → {change.new_score}. {_lead_url(lead)}"
 
@@ -42,13 +46,13 @@ def _run(action: Action, lead: Lead, change: ScoreChange) -> str:
         recipients = [str(r) for r in (action.param("recipients") or ())]
         if not recipients:
             return "skipped: no recipients"
-        send_mail(f"{lead.name} is now {change.new_band.upper()}", _message(lead, change), None, recipients)
+        send_mail(f"{lead.name} is now {change.new_band.upper()}", _message(lead, change, action.param("message")), None, recipients)
         return f"emailed {', '.join(recipients)}"
     if kind == "slack":
         url = action.param("webhookUrl") or settings.SLACK_WEBHOOK_URL
         if not url:
             return "skipped: no Slack webhook configured (SLACK_WEBHOOK_URL or the action's webhookUrl)"
-        body = {"text": _message(lead, change)}
+        body = {"text": _message(lead, change, action.param("message"))}
         if action.param("channel"):
             body["channel"] = action.param("channel")
         response = requests.post(url, json=body, timeout=SLACK_TIMEOUT)

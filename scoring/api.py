@@ -36,7 +36,10 @@ class LeadScoreApi(APIView):
         lead = lead_get(workspace=request.workspace, lead_id=lead_id)
         at = None
         if request.query_params.get("at"):
-            at = parse_datetime(request.query_params["at"].replace(" ", "+"))
+            try:
+                at = parse_datetime(request.query_params["at"].replace(" ", "+"))
+            except ValueError:  # well-formed but not a real time, e.g. February 30th
+                at = None
             if at is None or at.tzinfo is None:
                 raise ValidationError({"at": "An ISO 8601 time with a time zone, e.g. 2026-12-01T09:00:00Z."})
         return Response(score_breakdown(lead=lead, at=at))

@@ -480,7 +480,7 @@ def _item(path: str, index: int) -> str:
 # Each band action's own keys: name -> (kind, required). Kinds: "text" a non-empty string, "texts" a non-empty list of them.
 _ACTION_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "notify": {"recipients": ("texts", True), "message": ("text", False)},
-    "slack": {"channel": ("text", True), "message": ("text", False)},
+    "slack": {"channel": ("text", True), "message": ("text", False), "webhookUrl": ("text", False)},
     "assign": {"rule": ("text", False), "assignee": ("text", False)},
     "create_task": {"task": ("text", True), "assignee": ("text", False), "dueIn": ("text", False)},
     "tag": {"tags": ("texts", True)},
