@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads.selectors import lead_get
+from leadsmgr.api.formats import iso_time
 from leadsmgr.api.serializers import StrictInputSerializer
 from scoring.models import ScoreChange, ScoringModel
 from scoring.presets import THRESHOLD_PRESETS, default_model_json, threshold_preset_json
@@ -18,10 +19,6 @@ from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW
 from workspaces.scoping import scoped
 
 HISTORY_MAX_LIMIT = 500
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 class LeadScoreApi(APIView):
@@ -68,7 +65,7 @@ class LeadScoreHistoryApi(APIView):
                         "thresholdCrossed": change.threshold_crossed or None,
                         "reason": change.reason,
                         "modelVersion": change.model_version,
-                        "at": _iso(change.created_at),
+                        "at": iso_time(change.created_at),
                     }
                     for change in changes
                 ],
@@ -84,7 +81,7 @@ def _model_json(model: ScoringModel) -> dict:
         "config": model.config,
         "thresholds": model.thresholds,
         "createdBy": model.created_by.email if model.created_by_id else None,
-        "createdAt": _iso(model.created_at),
+        "createdAt": iso_time(model.created_at),
     }
 
 

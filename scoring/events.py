@@ -6,6 +6,7 @@ import logging
 from django.db import transaction
 from django.dispatch import Signal
 
+from leadsmgr.api.formats import iso_time
 from scoring.models import ScoreChange
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def score_change_event(change: ScoreChange) -> dict:
         "previousStage": change.previous_band or None,
         "thresholdCrossed": change.threshold_crossed or None,
         "modelVersion": change.model_version,
-        "at": change.created_at.isoformat().replace("+00:00", "Z"),
+        "at": iso_time(change.created_at),
     }
 
 

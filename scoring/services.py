@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from leads.models import ActivityType, Lead, LeadActivity, LifecycleStage
+from leadsmgr.api.formats import iso_time
 from scoring import engine
 from scoring.config import ConfigError, ScoringModelConfig, Thresholds, parse_model, parse_thresholds
 from scoring.facts import facts_for
@@ -120,7 +121,7 @@ def score_breakdown(*, lead: Lead, at: datetime | None = None) -> dict:
         **breakdown.to_dict(),
         "band": band.stage if band else None,
         "modelVersion": model.version,
-        "at": at.isoformat().replace("+00:00", "Z"),
+        "at": iso_time(at),
     }
 
 

@@ -10,16 +10,13 @@ from rest_framework.views import APIView
 from leads.segments import services
 from leads.segments.criteria import FIELDS
 from leads.segments.models import RefreshInterval, Segment, SegmentMembership
+from leadsmgr.api.formats import iso_time
 from leadsmgr.api.serializers import StrictInputSerializer
 from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW
 from workspaces.scoping import scoped, scoped_get_or_404
 
 MEMBERS_MAX_LIMIT = 500
 SERVER_OWNED = frozenset({"id", "memberCount", "lastRefreshedAt", "createdAt", "updatedAt"})
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def segment_json(segment: Segment) -> dict:
@@ -31,9 +28,9 @@ def segment_json(segment: Segment) -> dict:
         "refreshInterval": segment.refresh_interval,
         "automation": segment.automation,
         "memberCount": segment.member_count,
-        "lastRefreshedAt": _iso(segment.last_refreshed_at),
-        "createdAt": _iso(segment.created_at),
-        "updatedAt": _iso(segment.updated_at),
+        "lastRefreshedAt": iso_time(segment.last_refreshed_at),
+        "createdAt": iso_time(segment.created_at),
+        "updatedAt": iso_time(segment.updated_at),
     }
 
 
@@ -48,7 +45,7 @@ def member_json(lead, entered_at=None) -> dict:
         "lifecycleStage": lead.lifecycle_stage,
     }
     if entered_at is not None:
-        data["enteredAt"] = _iso(entered_at)
+        data["enteredAt"] = iso_time(entered_at)
     return data
 
 

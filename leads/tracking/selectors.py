@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from leads.models import Company, Lead, LeadActivity, Note
 from leads.tracking.models import EventKind, LeadEngagement, TrackEvent
+from leadsmgr.api.formats import iso_time
 
 TIMELINE_TYPES = ("pageview", "event", "email", "form", "meeting", "note", "activity")
 TIMELINE_MAX_LIMIT = 200
@@ -60,10 +61,6 @@ def timeline_next(entry: dict) -> str:
     return f"{entry['timestamp']}~{entry['_key']}"
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def _touch(engagement: LeadEngagement | None, which: str) -> dict | None:
     if engagement is None or getattr(engagement, f"{which}_touch_at") is None:
         return None
@@ -71,15 +68,15 @@ def _touch(engagement: LeadEngagement | None, which: str) -> dict | None:
         "source": getattr(engagement, f"{which}_touch_source") or None,
         "medium": getattr(engagement, f"{which}_touch_medium") or None,
         "campaign": getattr(engagement, f"{which}_touch_campaign") or None,
-        "at": _iso(getattr(engagement, f"{which}_touch_at")),
+        "at": iso_time(getattr(engagement, f"{which}_touch_at")),
     }
 
 
 def engagement_summary(engagement: LeadEngagement | None) -> dict:
     get = (lambda name: getattr(engagement, name)) if engagement else (lambda name: None)
     return {
-        "firstSeen": _iso(get("first_seen_at")),
-        "lastSeen": _iso(get("last_seen_at")),
+        "firstSeen": iso_time(get("first_seen_at")),
+        "lastSeen": iso_time(get("last_seen_at")),
         "totalSessions": get("total_sessions") or 0,
         "totalPageviews": get("total_pageviews") or 0,
         "totalEvents": get("total_events") or 0,
@@ -131,10 +128,10 @@ def lead_profile(*, lead: Lead) -> dict:
         "engagement": engagement_summary(engagement),
         "attribution": attribution_summary(engagement),
         "lifecycle": {
-            "createdAt": _iso(lead.created_at),
-            "qualifiedAt": _iso(lead.qualified_at),
+            "createdAt": iso_time(lead.created_at),
+            "qualifiedAt": iso_time(lead.qualified_at),
             "assignedTo": {"id": owner.pk, "name": owner.display_name, "email": owner.email} if owner else None,
-            "lastContactedAt": _iso(lead.last_contacted_at),
+            "lastContactedAt": iso_time(lead.last_contacted_at),
         },
         "visitors": lead.visitors.count(),
     }
@@ -167,7 +164,7 @@ def _event_entry(event: TrackEvent) -> dict:
         data = {"name": event.name, "properties": {k: v for k, v in props.items() if k not in ("fields", "traits")}}
     return {
         "type": kind,
-        "timestamp": _iso(event.occurred_at),
+        "timestamp": iso_time(event.occurred_at),
         "data": data,
         "_at": event.occurred_at,
         "_key": f"e{event.pk}",
@@ -201,7 +198,7 @@ def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: TimelineCu
         streams.append(
             {
                 "type": "note",
-                "timestamp": _iso(note.created_at),
+                "timestamp": iso_time(note.created_at),
                 "data": {"text": note.text, "author": note.author.display_name if note.author else None},
                 "_at": note.created_at,
                 "_key": f"n{note.pk}",
@@ -217,7 +214,7 @@ def lead_timeline(*, lead: Lead, types: set[str], limit: int, before: TimelineCu
         streams.append(
             {
                 "type": "activity",
-                "timestamp": _iso(activity.created_at),
+                "timestamp": iso_time(activity.created_at),
                 "data": {
                     "activity": activity.type,
                     "label": activity.get_type_display(),
@@ -271,8 +268,8 @@ def company_rollup(*, company: Company) -> dict:
         "size": company.size or None,
         "leadCount": leads.count(),
         "engagement": {
-            "firstSeen": _iso(totals["first_seen"]),
-            "lastSeen": _iso(totals["last_seen"]),
+            "firstSeen": iso_time(totals["first_seen"]),
+            "lastSeen": iso_time(totals["last_seen"]),
             "totalSessions": totals["sessions"] or 0,
             "totalPageviews": totals["pageviews"] or 0,
             "totalEvents": totals["events"] or 0,
@@ -286,7 +283,7 @@ def company_rollup(*, company: Company) -> dict:
                 "name": lead.name,
                 "email": lead.email or None,
                 "score": lead.score,
-                "lastSeen": _iso(getattr(getattr(lead, "engagement", None), "last_seen_at", None)),
+                "lastSeen": iso_time(getattr(getattr(lead, "engagement", None), "last_seen_at", None)),
                 "pageviews": getattr(getattr(lead, "engagement", None), "total_pageviews", 0),
             }
             for lead in top
