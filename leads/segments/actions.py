@@ -25,6 +25,31 @@ def _tags(action: dict, path: str) -> list[str]:
     return tags
 
 
+def _emails(value) -> bool:
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        return False
+    try:
+        for item in value:
+            validate_email(item)
+    except ValidationError:
+        return False
+    return True
+
+
+def _http_url(value) -> bool:
+    from django.core.exceptions import ValidationError
+    from django.core.validators import URLValidator
+
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except ValidationError:
+        return False
+    return True
+
+
 def validate_automation(value) -> dict:
     """Raises django ValidationError naming the bad spot, e.g. automation.onEnter[1].action."""
     from django.core.exceptions import ValidationError
@@ -52,8 +77,10 @@ def validate_automation(value) -> dict:
                         raise ValueError(f"{at}.channel: slack or email.")
                     if not isinstance(action.get("message"), str) or not action["message"].strip():
                         raise ValueError(f"{at}.message: The text to send; {{{{lead.name}}}} and {{{{lead.company.name}}}} are filled in.")
-                    if channel == "email" and not (isinstance(action.get("recipients"), list) and action["recipients"]):
+                    if channel == "email" and not _emails(action.get("recipients")):
                         raise ValueError(f"{at}.recipients: A list of email addresses.")
+                    if action.get("webhookUrl") is not None and not _http_url(action["webhookUrl"]):
+                        raise ValueError(f"{at}.webhookUrl: An http(s) URL, such as a Slack incoming webhook's.")
                 elif not isinstance(action.get("sequence"), str) or not action["sequence"].strip():
                     raise ValueError(f"{at}.sequence: The sequence's name or id.")
             except ValueError as error:

@@ -66,9 +66,14 @@ def segment_create(
 def segment_update(*, segment: Segment, **data) -> Segment:
     data = _clean({key: value for key, value in data.items() if key in EDITABLE})
     criteria_changed = "criteria" in data and data["criteria"] != segment.criteria
+    interval_changed = "refresh_interval" in data and data["refresh_interval"] != segment.refresh_interval
     for key, value in data.items():
         setattr(segment, key, value)
     segment.updated_at = timezone.now()
+    if interval_changed:
+        # The next run follows the new interval, not the one it was scheduled by.
+        interval = timedelta(minutes=REFRESH_MINUTES[segment.refresh_interval])
+        segment.next_refresh_at = (segment.last_refreshed_at or segment.updated_at) + interval
     segment.save()
     if criteria_changed:
         segment_refresh(segment_id=segment.pk, baseline=True, reason="criteria changed")

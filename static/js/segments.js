@@ -29,12 +29,21 @@
     var groups = keys.map(function (k) {
       return { mode: k, items: criteria[k].map(function (item) { return isGroup(item) ? toModel(item) : item; }) };
     });
-    return groups.length === 1 ? groups[0] : { mode: "all", items: groups };
+    return groups.length === 1 ? groups[0] : { mode: "all", items: groups, keys: true };
   }
 
   function toCriteria(group) {
     var out = {};
-    out[group.mode] = group.items.map(function (item) { return item.mode ? toCriteria(item) : item; });
+    // A group of several keys ({all, none}) is drawn as "All of" one group per key; while it still is that, it is
+    // saved back in its own shape, so saving criteria nobody changed does not change them.
+    var modes = group.items.map(function (item) { return item.mode; });
+    var ownShape = group.keys && group.mode === "all" && modes.length > 0 &&
+      modes.every(function (mode, i) { return mode && modes.indexOf(mode) === i; });
+    if (ownShape) {
+      group.items.forEach(function (item) { out[item.mode] = toCriteria(item)[item.mode]; });
+    } else {
+      out[group.mode] = group.items.map(function (item) { return item.mode ? toCriteria(item) : item; });
+    }
     return out;
   }
 
@@ -106,6 +115,8 @@
       nameInput.hidden = fieldSelect.value !== "__custom" && fieldSelect.value !== "__event";
       var spec = fieldSpec(currentField()) || { operators: {} };
       condition.field = currentField();
+      // The operator just chosen (refreshOperators keeps the condition's operator when the field has it).
+      if (opSelect.value) condition.operator = opSelect.value;
       refreshOperators();
       condition.operator = opSelect.value;
       var kind = spec.operators[opSelect.value];
@@ -173,9 +184,16 @@
   }
 
   var model;
-  try { model = toModel(JSON.parse(textarea.value)); } catch (e) { model = { mode: "all", items: [] }; }
+  var parsed = true;
+  try { model = toModel(JSON.parse(textarea.value)); } catch (e) { model = { mode: "all", items: [] }; parsed = false; }
   textarea.addEventListener("change", function () {
     try { model = toModel(JSON.parse(textarea.value)); render(); } catch (e) { preview(); }
   });
-  render();
+  if (parsed) {
+    render();
+  } else {
+    // Text that is not JSON (sent back with its error) stays as typed, to be fixed; the preview shows the error.
+    root.appendChild(groupBox(model, null, 0));
+    preview();
+  }
 })();
