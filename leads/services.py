@@ -401,6 +401,7 @@ def lead_assign(*, lead: Lead, owner: User | None, actor: User | None) -> Lead:
     lead.updated_at = lead.last_activity_at = activity.created_at
     lead.save(update_fields=["owner", "updated_at", "last_activity_at"])
     activity.save()
+    _rescore_after_commit(lead, "owner changed")
     return lead
 
 
@@ -430,6 +431,8 @@ def lead_delete(*, lead: Lead, actor: User | None) -> Lead:
     lead.deleted_at = lead.updated_at = now
     lead.save(update_fields=["deleted_at", "updated_at"])
     _activity(lead=lead, type=ActivityType.DELETED, actor=actor, at=now).save()
+    # A deleted lead leaves its segments at once.
+    _rescore_after_commit(lead, "deleted")
     return lead
 
 
@@ -481,6 +484,7 @@ def lead_convert(*, lead: Lead, actor: User | None, name: str | None = None, pla
         data={"contactId": str(contact.pk), "contactName": contact.name, "linkedExisting": not created},
         at=now,
     ).save()
+    _rescore_after_commit(lead, "converted")
     return contact, created
 
 
@@ -604,6 +608,11 @@ def leads_bulk_action(
         changed = len(tagged)
     else:
         raise ValidationError({"action": "Choose one of: move_stage, assign, delete, tag."})
+    if changed and action != "move_stage":
+        from leads.segments.services import leads_reevaluate
+
+        ids = list(found)
+        transaction.on_commit(lambda: leads_reevaluate(workspace_id=workspace.pk, lead_ids=ids, reason=f"bulk {action}"))
     return {"action": action, "requested": len(set(map(str, lead_ids))), "matched": len(found), "updated": changed, "notFound": not_found}
 
 
@@ -682,4 +691,7 @@ def lead_merge(*, survivor: Lead, other: Lead, actor: User | None) -> Lead:
             ),
         ]
     )
+    from leads.segments.services import leads_reevaluate
+
+    transaction.on_commit(lambda: leads_reevaluate(workspace_id=survivor.workspace_id, lead_ids=[survivor.pk, other.pk], reason="merged"))
     return survivor

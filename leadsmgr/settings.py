@@ -218,6 +218,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-import-jobs": {"task": "leads.tasks.sweep_import_jobs", "schedule": 300.0},
     "rescore-all-leads": {"task": "scoring.tasks.rescore_all_leads", "schedule": 3600.0},
     "refresh-due-segments": {"task": "leads.segments.tasks.refresh_due_segments", "schedule": 60.0},
+    "sweep-segment-automations": {"task": "leads.segments.tasks.sweep_segment_automations", "schedule": 60.0},
     "sweep-unprocessed-events": {"task": "leads.tracking.tasks.sweep_unprocessed_events", "schedule": 60.0},
     "purge-expired-submissions": {"task": "integrations.tasks.purge_expired_submissions", "schedule": 24 * 3600.0},
     "deliver-due-outbound": {"task": "integrations.tasks.deliver_due_outbound", "schedule": 30.0},

@@ -82,6 +82,7 @@ class SegmentEvent(TenantModel):
         indexes = [
             models.Index(fields=["segment", "-at"], name="segmentevent_segment_time"),
             models.Index(fields=["lead", "-at"], name="segmentevent_lead_time"),
+            models.Index(fields=["at"], condition=models.Q(automations_started_at__isnull=True), name="segmentevent_automations_due"),
         ]
 
     def __str__(self) -> str:

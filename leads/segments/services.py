@@ -131,16 +131,24 @@ def _record(segment: Segment, entered: list, exited: list, *, reason: str, now: 
     if baseline:
         return
     field = SegmentEvent._meta.get_field("lead")
+    automation = segment.automation or {}
+    actions = {SegmentEventKind.ENTERED: automation.get("onEnter"), SegmentEventKind.EXITED: automation.get("onExit")}
     events = [
         SegmentEvent(
-            workspace_id=segment.workspace_id, segment=segment, lead_id=field.to_python(lead_id), kind=kind, reason=reason[:120], at=now
+            workspace_id=segment.workspace_id,
+            segment=segment,
+            lead_id=field.to_python(lead_id),
+            kind=kind,
+            reason=reason[:120],
+            at=now,
+            # An event with nothing to run is done already; the sweeper looks only at the others.
+            automations_started_at=None if actions[kind] else now,
         )
         for kind, ids in ((SegmentEventKind.ENTERED, entered), (SegmentEventKind.EXITED, exited))
         for lead_id in ids
     ]
     SegmentEvent.objects.bulk_create(events, batch_size=1000)
-    automation = segment.automation or {}
-    if not (automation.get("onEnter") or automation.get("onExit")):
+    if not any(actions.values()):
         return
     event_ids = [event.pk for event in events if event.pk is not None] or list(
         SegmentEvent.objects.filter(segment=segment, at=now, automations_started_at__isnull=True).values_list("pk", flat=True)

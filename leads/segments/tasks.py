@@ -28,3 +28,21 @@ def enqueue_segment_automations(event_ids: list[int]) -> None:
         run_segment_automations.apply_async(args=[list(event_ids)], retry=False)
     except Exception as error:  # noqa: BLE001 - a broker outage must not undo the membership change
         logger.warning("could not enqueue segment automations for %s events: %s", len(event_ids), error)
+
+
+@shared_task
+def sweep_segment_automations(stalled_seconds: int = 60, limit: int = 500) -> int:
+    """Re-sends automations of enter/exit events that were never started (a broker outage when
+    the lead entered or left): the membership changed, so its actions still have to run."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from leads.segments.models import SegmentEvent
+
+    cutoff = timezone.now() - timedelta(seconds=stalled_seconds)
+    ids = list(
+        SegmentEvent.objects.filter(automations_started_at__isnull=True, at__lte=cutoff).order_by("at").values_list("pk", flat=True)[:limit]
+    )
+    enqueue_segment_automations(ids)
+    return len(ids)

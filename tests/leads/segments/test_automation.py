@@ -8,13 +8,15 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
+from django.utils import timezone
 
-from leads.models import ActivityType, LeadActivity
+from leads.models import ActivityType, Lead, LeadActivity
 from leads.segments.actions import MAX_ACTIONS, segment_event_automations_run, validate_automation
 from leads.segments.models import SegmentEvent, SegmentEventKind
-from leads.segments.services import leads_reevaluate, segment_update
+from leads.segments.services import lead_segments_refresh, leads_reevaluate, segment_create, segment_update
 from leads.segments.tasks import run_segment_automations
 from leads.services import lead_delete, lead_tags_change, lead_update
+from tests.leads.factories import make_lead
 from tests.leads.segments.factories import SEED_AUTOMATION, FakeSlack, committed, enterprise_lead, make_segment, member_ids, track
 
 pytestmark = pytest.mark.django_db
@@ -309,3 +311,39 @@ def test_two_workers_running_one_event_at_once_run_its_actions_once(workspace, s
 
     assert sorted(results, key=lambda result: result is None) == [["notify: posted to Slack"], None]
     assert slack.texts == ["x"]
+
+
+def test_automations_lost_with_the_broker_are_run_by_the_sweeper(workspace):
+    from datetime import timedelta
+
+    from leads.segments.models import SegmentEvent
+    from leads.segments.tasks import sweep_segment_automations
+
+    subject = make_lead(workspace, name="Swept Lead", email="swept@acme.io")
+    segment = segment_create(
+        workspace=workspace,
+        name="Swept",
+        criteria={"all": [{"field": "country", "operator": "eq", "value": "DE"}]},
+        automation={"onEnter": [{"action": "tag", "tags": ["swept"]}]},
+    )
+    Lead.objects.filter(pk=subject.pk).update(country="DE")
+    # The enter is recorded, but its automations are never sent (no on-commit hook runs here).
+    lead_segments_refresh(workspace_id=workspace.pk, lead_ids=[subject.pk], reason="test")
+    event = SegmentEvent.objects.get(segment=segment, lead=subject)
+    assert event.automations_started_at is None
+    SegmentEvent.objects.filter(pk=event.pk).update(at=timezone.now() - timedelta(minutes=5))
+
+    assert sweep_segment_automations() == 1
+    assert set(subject.tags.values_list("name", flat=True)) == {"swept"}
+    assert sweep_segment_automations() == 0
+
+
+def test_an_event_of_a_segment_without_automations_is_not_left_for_the_sweeper(workspace):
+    from leads.segments.models import SegmentEvent
+
+    subject = make_lead(workspace, name="Quiet Lead", email="quiet@acme.io")
+    segment = segment_create(workspace=workspace, name="Quiet", criteria={"all": [{"field": "country", "operator": "eq", "value": "DE"}]})
+    Lead.objects.filter(pk=subject.pk).update(country="DE")
+    lead_segments_refresh(workspace_id=workspace.pk, lead_ids=[subject.pk], reason="test")
+
+    assert SegmentEvent.objects.get(segment=segment, lead=subject).automations_started_at is not None

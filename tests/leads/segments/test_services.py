@@ -154,14 +154,14 @@ def test_deleting_a_segment_removes_its_membership_and_history_but_not_its_leads
     assert Lead.objects.filter(pk=member.pk, deleted_at__isnull=True).exists()
 
 
-def test_a_deleted_lead_leaves_at_the_next_refresh(workspace):
+def test_a_deleted_lead_has_left_before_the_next_refresh(workspace):
     gone = lead(workspace, name="Gone Soon", country="DE")
     segment = make_segment(workspace, GERMANY)
     with committed():
         lead_delete(lead=gone, actor=None)
 
-    assert segment_refresh(segment_id=segment.pk, reason="refresh") == (0, 1)
     assert member_ids(segment) == set()
+    assert segment_refresh(segment_id=segment.pk, reason="refresh") == (0, 0)
 
 
 # The incremental refresh for a few leads
@@ -314,11 +314,6 @@ def test_a_tracked_event_moves_the_lead_in_within_the_track_request(workspace, a
     assert events_of(segment) == [(target.pk, SegmentEventKind.ENTERED, "new activity")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leads.services.lead_assign does not re-evaluate segments (only lead_update/lead_tags_change do); "
-    "an owner segment catches up at its scheduled refresh",
-)
 def test_assigning_an_owner_moves_the_lead_into_an_owner_segment(workspace, user):
     from leads.services import lead_assign
     from tests.workspaces.factories import member
@@ -333,10 +328,6 @@ def test_assigning_an_owner_moves_the_lead_into_an_owner_segment(workspace, user
     assert member_ids(segment) == {target.pk}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leads.services.lead_delete does not re-evaluate segments: a deleted lead stays counted until the next refresh",
-)
 def test_deleting_a_lead_takes_it_out_of_its_segments_at_once(workspace):
     gone = lead(workspace, name="Gone Now", country="DE")
     segment = make_segment(workspace, GERMANY)
