@@ -612,7 +612,7 @@ def leads_bulk_action(
         from leads.segments.services import leads_reevaluate
 
         ids = list(found)
-        transaction.on_commit(lambda: leads_reevaluate(workspace_id=workspace.pk, lead_ids=ids, reason=f"bulk {action}"))
+        transaction.on_commit(lambda: leads_reevaluate(workspace_id=workspace.pk, lead_ids=ids, reason=f"bulk {action}"), robust=True)
     return {"action": action, "requested": len(set(map(str, lead_ids))), "matched": len(found), "updated": changed, "notFound": not_found}
 
 
@@ -693,5 +693,7 @@ def lead_merge(*, survivor: Lead, other: Lead, actor: User | None) -> Lead:
     )
     from leads.segments.services import leads_reevaluate
 
-    transaction.on_commit(lambda: leads_reevaluate(workspace_id=survivor.workspace_id, lead_ids=[survivor.pk, other.pk], reason="merged"))
+    transaction.on_commit(
+        lambda: leads_reevaluate(workspace_id=survivor.workspace_id, lead_ids=[survivor.pk, other.pk], reason="merged"), robust=True
+    )
     return survivor

@@ -55,7 +55,7 @@ def _run(action: Action, lead: Lead, change: ScoreChange) -> str:
         body = {"text": _message(lead, change, action.param("message"))}
         if action.param("channel"):
             body["channel"] = action.param("channel")
-        response = requests.post(url, json=body, timeout=SLACK_TIMEOUT)
+        response = requests.post(url, json=body, timeout=SLACK_TIMEOUT, allow_redirects=False)
         response.raise_for_status()
         return f"posted to Slack {action.param('channel') or ''}".strip()
     if kind == "assign":

@@ -49,7 +49,7 @@ class LeadScoreHistoryApi(APIView):
     def get(self, request, lead_id):
         lead = lead_get(workspace=request.workspace, lead_id=lead_id)
         raw = request.query_params.get("limit", "100")
-        if not raw.isdigit() or not 1 <= int(raw) <= HISTORY_MAX_LIMIT:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= HISTORY_MAX_LIMIT:
             raise ValidationError({"limit": f"A whole number from 1 to {HISTORY_MAX_LIMIT}."})
         changes = ScoreChange.objects.filter(lead=lead).order_by("-created_at", "-id")[: int(raw)]
         return Response(

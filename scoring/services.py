@@ -235,4 +235,5 @@ def lead_rescore_after_commit(*, lead: Lead, reason: str) -> None:
     transaction has committed, still within the same request."""
     from leads.segments.services import leads_reevaluate
 
-    transaction.on_commit(lambda: leads_reevaluate(workspace_id=lead.workspace_id, lead_ids=[lead.pk], reason=reason))
+    # robust: the change is saved; a failed rescoring must not turn it into an error (the hourly job catches up).
+    transaction.on_commit(lambda: leads_reevaluate(workspace_id=lead.workspace_id, lead_ids=[lead.pk], reason=reason), robust=True)

@@ -106,7 +106,7 @@ def _run(action: dict, lead: Lead, segment) -> str:
         url = action.get("webhookUrl") or settings.SLACK_WEBHOOK_URL
         if not url:
             return "skipped: no Slack webhook configured (SLACK_WEBHOOK_URL or the action's webhookUrl)"
-        requests.post(url, json={"text": text}, timeout=SLACK_TIMEOUT).raise_for_status()
+        requests.post(url, json={"text": text}, timeout=SLACK_TIMEOUT, allow_redirects=False).raise_for_status()
         return "posted to Slack"
     # Sequences arrive with the automations issue; the request is recorded for it to pick up.
     return f"{kind.replace('_', ' ')} {action['sequence']!r} requested"

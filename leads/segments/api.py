@@ -81,7 +81,7 @@ def _validated(serializer_class, request) -> dict:
 
 def _bounded(request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name, str(default))
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise ValidationError({name: f"A whole number from {low} to {high}."})
     return int(raw)
 

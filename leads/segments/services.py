@@ -30,6 +30,8 @@ def _clean(data: dict) -> dict:
         clean["name"] = (clean["name"] or "").strip()
         if not clean["name"]:
             raise ValidationError({"name": "A segment needs a name."})
+        if len(clean["name"]) > Segment._meta.get_field("name").max_length:
+            raise ValidationError({"name": f"At most {Segment._meta.get_field('name').max_length} characters."})
     if "criteria" in clean:
         clean["criteria"] = _clean_criteria(clean["criteria"])
     if "refresh_interval" in clean and clean["refresh_interval"] not in RefreshInterval.values:

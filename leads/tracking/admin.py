@@ -43,6 +43,15 @@ class TrackingSiteAdmin(WorkspaceScopedAdmin):
         super().save_model(request, obj, form, change)
         _forget(obj)
 
+    def delete_model(self, request, obj):
+        _forget(obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for site in queryset:
+            _forget(site)
+        super().delete_queryset(request, queryset)
+
 
 class PersonalizationRuleForm(forms.ModelForm):
     class Meta:

@@ -45,7 +45,7 @@ class LeadTimelineApi(APIView):
         if unknown:
             errors["types"] = f"Unknown type {unknown[0]!r}; choose from {', '.join(selectors.TIMELINE_TYPES)}."
         raw_limit = request.query_params.get("limit", "50")
-        limit = int(raw_limit) if raw_limit.isdigit() else 0
+        limit = int(raw_limit) if raw_limit.isascii() and raw_limit.isdigit() else 0
         if not 1 <= limit <= selectors.TIMELINE_MAX_LIMIT:
             errors["limit"] = f"A whole number from 1 to {selectors.TIMELINE_MAX_LIMIT}."
         before = None

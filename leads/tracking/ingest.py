@@ -22,6 +22,7 @@ from leads.tracking.models import FORM_EVENTS, EventKind, TrackEvent, TrackingSi
 BROWSER_KINDS = {EventKind.PAGEVIEW, EventKind.PAGE_LEAVE, EventKind.EVENT, EventKind.IDENTIFY, EventKind.FORM}
 SERVER_KINDS = BROWSER_KINDS | {EventKind.EMAIL}
 EMAIL_EVENTS = ("email_opened", "email_clicked")
+RESERVED_NAMES = frozenset({EventKind.PAGEVIEW, EventKind.PAGE_LEAVE, EventKind.IDENTIFY, *FORM_EVENTS, *EMAIL_EVENTS})
 EVENT_FIELDS = {
     "type",
     "name",
@@ -133,7 +134,7 @@ def parse_event(
         raise _EventInvalid(unknown[0], f"Unknown field; known fields: {', '.join(sorted(EVENT_FIELDS))}.")
     kind = raw.get("type")
     allowed = SERVER_KINDS if server else BROWSER_KINDS
-    if kind not in allowed:
+    if not isinstance(kind, str) or kind not in allowed:
         raise _EventInvalid("type", f"Must be one of: {', '.join(sorted(allowed))}.")
     name = raw.get("name")
     if kind in (EventKind.PAGEVIEW, EventKind.PAGE_LEAVE, EventKind.IDENTIFY):
@@ -144,6 +145,9 @@ def parse_event(
         raise _EventInvalid("name", f"A form event is one of: {', '.join(FORM_EVENTS)}.")
     if kind == EventKind.EMAIL and name not in EMAIL_EVENTS:
         raise _EventInvalid("name", f"An email event is one of: {', '.join(EMAIL_EVENTS)}.")
+    if kind == EventKind.EVENT and name in RESERVED_NAMES:
+        # Engagement and scoring count these names: only their own type (and path) may record them.
+        raise _EventInvalid("name", f"{name!r} is recorded by its own event type, not as a custom event.")
 
     visitor_key = raw.get("visitorId", default_visitor) or ""
     if visitor_key and (not isinstance(visitor_key, str) or not ID_PATTERN.match(visitor_key)):

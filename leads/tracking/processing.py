@@ -67,10 +67,10 @@ class EngagementDelta:
         self.events += 1
         if event.kind == EventKind.PAGEVIEW:
             self.pageviews += 1
-        if event.name == "email_opened":
+        if event.kind == EventKind.EMAIL and event.name == "email_opened":
             self.emails_opened += 1
             return  # mail clients fetch images on their own: an open does not say the person was here
-        if event.name == "email_clicked":
+        if event.kind == EventKind.EMAIL and event.name == "email_clicked":
             self.emails_clicked += 1
             self.touch(Touch(event.occurred_at, "email", "email", str(event.properties.get("campaign") or "")[:200]))
         self.seen(event.occurred_at)
@@ -148,7 +148,8 @@ def engagement_add(*, workspace_id, lead_id, delta: EngagementDelta) -> None:
 def history_delta(*, events, sessions) -> EngagementDelta:
     """The engagement of already-processed events and sessions, aggregated in the database."""
     delta = EngagementDelta()
-    human = events.filter(is_bot=False).exclude(kind=EventKind.PAGE_LEAVE)
+    # Events still waiting are counted by the processor when it gets to them.
+    human = events.filter(is_bot=False, processed_at__isnull=False).exclude(kind=EventKind.PAGE_LEAVE)
     totals = human.aggregate(
         events=Count("id"),
         pageviews=Count("id", filter=Q(kind=EventKind.PAGEVIEW)),

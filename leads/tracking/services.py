@@ -28,6 +28,8 @@ SITE_FIELDS = (
 )
 REQUIRED_FIELD_CHOICES = ("email", "name", "phone", "company", "title", "jobTitle", "first_name", "last_name")
 MAX_LIST = 50
+MAX_NAME = TrackingSite._meta.get_field("name").max_length
+MAX_RATE = 1_000_000
 
 
 def _origin(value) -> str:
@@ -71,6 +73,11 @@ def _clean_site(data: dict) -> dict:
             errors[_api_name(key)] = str(error)
     if "dedup_strategy" in clean and clean["dedup_strategy"] not in DedupStrategy.values:
         errors["dedupStrategy"] = f"One of: {', '.join(DedupStrategy.values)}."
+    if "name" in clean and not 1 <= len(str(clean["name"]).strip()) <= MAX_NAME:
+        errors["name"] = f"1 to {MAX_NAME} characters."
+    rate = clean.get("rate_limit_per_minute", 1)
+    if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= MAX_RATE:
+        errors["rateLimitPerMinute"] = f"A whole number from 1 to {MAX_RATE:,}."
     if errors:
         raise ValidationError(errors)
     return clean
@@ -91,13 +98,18 @@ def _required_fields(value) -> list[str]:
     return fields
 
 
-def _forget(site: TrackingSite) -> None:
-    cache.delete(f"tracking-site:{site.site_key}")
+def _forget(site: TrackingSite, key: str | None = None) -> None:
+    """Drops the cached lookup now and again after commit, so a request in between cannot keep
+    serving the old site (a deleted site, an old key) for the cache's lifetime."""
+    cache_key = f"tracking-site:{key or site.site_key}"
+    cache.delete(cache_key)
+    transaction.on_commit(lambda: cache.delete(cache_key))
 
 
 def tracking_site_create(*, workspace, name: str, **data) -> TrackingSite:
-    clean = _clean_site(data)
-    return TrackingSite.objects.create(workspace=workspace, name=name.strip(), **clean)
+    clean = _clean_site({"name": name, **data})
+    clean["name"] = clean["name"].strip()
+    return TrackingSite.objects.create(workspace=workspace, **clean)
 
 
 def tracking_site_update(*, site: TrackingSite, **data) -> TrackingSite:
@@ -110,7 +122,7 @@ def tracking_site_update(*, site: TrackingSite, **data) -> TrackingSite:
 
 
 def tracking_site_regenerate_key(*, site: TrackingSite) -> TrackingSite:
-    _forget(site)
+    _forget(site, site.site_key)
     site.site_key = generate_site_key()
     site.save(update_fields=["site_key"])
     return site

@@ -26,8 +26,8 @@ SWEEP_BATCH_SIZE = 500
 )
 def process_track_events(self, workspace_id: str, visitor_keys: list[str], lead_ids: list[str]) -> int:
     done = processing.track_events_process(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
-    if done:
-        rescore_tracked_leads(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
+    # Also when nothing was left to process: a retry after a failed rescoring must still rescore.
+    rescore_tracked_leads(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
     return done
 
 

@@ -46,7 +46,8 @@ def pageview(url: str = "https://www.example.com/", **extra) -> dict:
 
 
 def custom(name: str, properties: dict | None = None, **extra) -> dict:
-    event = {"type": "event", "name": name, **extra}
+    """A named event; email engagement has its own type (a server may send it)."""
+    event = {"type": "email" if name in ("email_opened", "email_clicked") else "event", "name": name, **extra}
     if properties is not None:
         event["properties"] = properties
     return event

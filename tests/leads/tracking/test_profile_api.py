@@ -538,3 +538,12 @@ def test_another_workspaces_company_is_not_found(api, other_workspace):
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
     assert api.get("/api/v1/companies/not-a-uuid/profile").status_code == 404
+
+
+def test_a_limit_written_in_other_digits_is_a_400_not_a_500(api, workspace):
+    lead = make_lead(workspace, name="Digit Lead")
+
+    response = api.get(f"/api/v1/leads/{lead.pk}/timeline?limit=²")
+
+    assert response.status_code == 400
+    assert "limit" in response.json()["error"]["fields"]

@@ -592,3 +592,35 @@ def test_an_impossible_rate_flags_the_visitor_and_its_later_events(site, workspa
     human_events = TrackEvent.objects.filter(lead=lead, is_bot=False).exclude(kind="page_leave")
     assert counted.total_events == human_events.count()
     assert counted.total_sessions == lead.track_sessions.filter(is_bot=False).count()
+
+
+# --- review fixes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["email_clicked", "email_opened", "pageview", "form_submitted", "identify"])
+def test_a_browser_cannot_record_engagement_under_a_reserved_name(site, name):
+    response = Browser(site).send(pageview(), {"type": "event", "name": name})
+
+    assert response.status_code == 202
+    assert response.json()["errors"][0]["fields"] == {
+        "events[1].name": f"{name!r} is recorded by its own event type, not as a custom event."
+    }
+    assert not TrackEvent.objects.filter(name=name, kind="event").exists()
+
+
+@pytest.mark.parametrize("kind", [[], {"a": 1}, 3])
+def test_a_type_that_is_not_a_string_is_a_per_event_error(site, kind):
+    response = Browser(site).send(pageview(), {"type": kind, "name": "x"})
+
+    assert response.status_code == 202
+    assert "events[1].type" in response.json()["errors"][0]["fields"]
+
+
+def test_a_site_name_or_rate_out_of_bounds_is_refused(workspace):
+    from django.core.exceptions import ValidationError
+
+    from leads.tracking.services import tracking_site_create
+
+    with pytest.raises(ValidationError) as error:
+        tracking_site_create(workspace=workspace, name="x" * 121, rate_limit_per_minute=10**12)
+    assert set(error.value.message_dict) == {"name", "rateLimitPerMinute"}
