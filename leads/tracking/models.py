@@ -88,6 +88,9 @@ class Visitor(TenantModel):
     visitor_key = models.CharField(max_length=64)
     lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="visitors")
     identified_at = models.DateTimeField(null=True, blank=True)
+    # Proven identity (signed email link, a server, a lead its own submission created): only then do
+    # pages greet the visitor with the lead's data; anyone can type someone else's email.
+    identity_verified = models.BooleanField(default=False)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     user_agent = models.CharField(max_length=300, blank=True)

@@ -121,12 +121,14 @@ def changes_for_visitor(*, workspace, visitor_key: str) -> list[dict]:
     returning = bool(visitor) and TrackSession.objects.filter(visitor=visitor, is_bot=False).count() > 1
     segments = {str(pk) for pk in SegmentMembership.objects.filter(lead=lead).values_list("segment_id", flat=True)} if lead else set()
     by_selector: dict[str, dict] = {}
+    # An unproven identity still gets the lead's rules, never the lead's name in the page.
+    greeted = lead if visitor is not None and visitor.identity_verified else None
     for rule in rules:
         if not _matches(rule, lead, tags, returning, segments):
             continue
         for change in rule.changes:
             rendered = dict(change)
             if "content" in rendered:
-                rendered["content"] = render_content(rendered["content"], lead)
+                rendered["content"] = render_content(rendered["content"], greeted)
             by_selector[change["selector"]] = rendered
     return list(by_selector.values())

@@ -391,7 +391,7 @@ def _identify(batch: _VisitorBatch, event: TrackEvent) -> None:
         # A server naming the lead of a visitor's event says who the visitor is.
         named = _live_lead(event.lead)
         if named is not None:
-            _link(batch, named, source="server", email=named.email)
+            _link(batch, named, source="server", email=named.email, verified=True)
     if event.kind == EventKind.IDENTIFY:
         traits = event.properties.get("traits") or {}
         token = traits.get("leadToken")
@@ -400,7 +400,7 @@ def _identify(batch: _VisitorBatch, event: TrackEvent) -> None:
             if lead is None:
                 event.properties["identifyError"] = "The lead token is invalid or expired."
                 return
-            _link(batch, lead, source="email_click", email=lead.email)
+            _link(batch, lead, source="email_click", email=lead.email, verified=True)
             return
         fields = {key: value for key, value in traits.items() if key != "leadToken"}
         _capture(batch, event, site, fields, source_type=SourceType.TRACKING, source="identify")
@@ -415,7 +415,7 @@ def _identify(batch: _VisitorBatch, event: TrackEvent) -> None:
 
 
 def _capture(batch: _VisitorBatch, event: TrackEvent, site, fields: dict, *, source_type: str, source: str, required=("email",)) -> None:
-    from leads.capture import CONSENT_PURPOSES, Submission, lead_capture
+    from leads.capture import CONSENT_PURPOSES, CREATED, Submission, lead_capture
 
     try:
         mapped = map_payload(fields, site.field_mapping if site else {})
@@ -452,15 +452,19 @@ def _capture(batch: _VisitorBatch, event: TrackEvent, site, fields: dict, *, sou
         event.properties["captureError"] = {key: " ".join(messages) for key, messages in error.message_dict.items()}
         return
     event.properties["capturedLeadId"] = str(result.lead.pk)
-    _link(batch, result.lead, source=source, email=result.lead.email)
+    # A lead this submission created is this visitor's; an existing lead matched by a typed email
+    # is not proof of who is at the keyboard.
+    _link(batch, result.lead, source=source, email=result.lead.email, verified=result.status == CREATED)
 
 
-def _link(batch: _VisitorBatch, lead: Lead, *, source: str, email: str) -> None:
+def _link(batch: _VisitorBatch, lead: Lead, *, source: str, email: str, verified: bool = False) -> None:
     """Stitches the visitor's anonymous history onto the lead, or records a conflict when the
-    visitor already belongs to someone else (two people are never merged silently)."""
+    visitor already belongs to someone else (two people are never merged silently). `verified`:
+    the link is proven (a signed email link, a server, a lead this visitor's own submission created)."""
     visitor = batch.visitor
     current = _live_lead(visitor.lead)
     if current is not None and current.pk == lead.pk:
+        visitor.identity_verified = visitor.identity_verified or verified
         return
     if current is not None:
         IdentityConflict.objects.create(
@@ -485,7 +489,7 @@ def _link(batch: _VisitorBatch, lead: Lead, *, source: str, email: str) -> None:
     )
     stitched = TrackEvent.objects.filter(visitor=visitor, lead__isnull=True).update(lead=lead)
     TrackSession.objects.filter(visitor=visitor, lead__isnull=True).update(lead=lead)
-    visitor.lead, visitor.identified_at = lead, batch.now
+    visitor.lead, visitor.identified_at, visitor.identity_verified = lead, batch.now, verified
     batch.delta.add(history)
     LeadActivity.objects.create(
         workspace_id=visitor.workspace_id,

@@ -424,3 +424,15 @@ def test_a_segment_condition_must_list_segment_ids(api):
         ),
         "conditions.segments",
     )
+
+
+def test_typing_someone_elses_email_does_not_reveal_their_name(api, site, workspace):
+    """Anyone can identify as an email they know: the page then gets the lead's rules, never its data."""
+    from tests.leads.factories import make_lead
+
+    make_lead(workspace, name="Jane Secret", email="jane@victim.io")
+    rule(api, {"identified": True}, [{"selector": ".hero", "content": "Welcome back, {{firstName}}!"}])
+
+    identify(site, "jane@victim.io", "Whoever", visitor="visitor-intruder-01")
+
+    assert changes(site, "visitor-intruder-01")[".hero"]["content"] == "Welcome back, !"
