@@ -10,13 +10,9 @@ from integrations.services import IDEMPOTENCY_KEY_MAX, IngestConflict, submissio
 from leads.normalization import InvalidValue
 from leadsmgr.api.errors import error_response
 from leadsmgr.api.parsers import parse_json
-from leadsmgr.ratelimit import over_limit
+from leadsmgr.ratelimit import client_ip, over_limit
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _too_many(retry_after: int, scope: str):
@@ -53,7 +49,7 @@ def ingest(request, api_key: str):
     retry_after = over_limit(f"webhook:{webhook.pk}", settings.WEBHOOK_RATE_LIMIT_PER_KEY)
     if retry_after:
         return _too_many(retry_after, "webhook")
-    ip = _client_ip(request)
+    ip = client_ip(request)
     retry_after = over_limit(f"webhook-ip:{ip}", settings.WEBHOOK_RATE_LIMIT_PER_IP)
     if retry_after:
         return _too_many(retry_after, "address")

@@ -48,6 +48,7 @@ def _drawer(request, lead_id, *, form=None, note_form=None, error: str = "", sta
         for key, value in lead.custom_fields.items()
         if key != "_displayNames"
     ]
+    engagement = LeadEngagement.objects.filter(lead=lead).first()
     context = {
         "lead": lead,
         "custom_fields": custom_fields,
@@ -69,8 +70,8 @@ def _drawer(request, lead_id, *, form=None, note_form=None, error: str = "", sta
         "stages": Stage.objects.filter(pipeline_id=lead.pipeline_id).order_by("position"),
         "duplicates": lead_possible_duplicates(lead=lead),
         "error": error,
-        "profile": lead_profile(lead=lead),
-        "engagement": LeadEngagement.objects.filter(lead=lead).first(),
+        "profile": lead_profile(lead=lead, engagement=engagement),
+        "engagement": engagement,
         "account": company_rollup(company=lead.company) if lead.company_id else None,
         "timeline": _timeline_entries(lead, {value for value, _ in TIMELINE_TYPES}),
         "timeline_types": TIMELINE_TYPES,

@@ -25,3 +25,9 @@ def over_limit(name: str, limit: int, window_seconds: int = 60) -> int | None:
     if count > limit:
         return max(int((window + 1) * window_seconds - now), 1)
     return None
+
+
+def client_ip(request) -> str | None:
+    """The address a per-IP limit counts. REMOTE_ADDR only: behind a proxy, per-IP limits need the
+    proxy's own handling (no forwarded header is trusted here)."""
+    return request.META.get("REMOTE_ADDR") or None

@@ -4,7 +4,6 @@ the result and reports crossings once."""
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -31,18 +30,15 @@ class ActiveModel:
     thresholds: Thresholds
 
 
-@lru_cache(maxsize=256)
-def _parsed(pk, config_key: str, thresholds_key: str) -> tuple[ScoringModelConfig, Thresholds]:
-    import json
-
-    return parse_model(json.loads(config_key)), parse_thresholds(json.loads(thresholds_key))
+# A version is never changed once written (an edit is a new version), so its parse is kept by id.
+_parsed_versions: dict = {}
 
 
 def _active(model: ScoringModel) -> ActiveModel:
-    import json
-
-    # Versions never change once written, so the parse is cached by version id and content.
-    config, thresholds = _parsed(model.pk, json.dumps(model.config, sort_keys=True), json.dumps(model.thresholds, sort_keys=True))
+    parsed = _parsed_versions.get(model.pk)
+    if parsed is None:
+        parsed = _parsed_versions[model.pk] = (parse_model(model.config), parse_thresholds(model.thresholds))
+    config, thresholds = parsed
     return ActiveModel(pk=str(model.pk), version=model.version, config=config, thresholds=thresholds)
 
 

@@ -27,10 +27,6 @@ def run_band_actions_many(change_ids: list[int]) -> int:
     return sum(1 for change_id in change_ids if band_actions_run(change_id=change_id) is not None)
 
 
-def enqueue_band_actions(change_id: int) -> None:
-    enqueue_band_actions_many([change_id])
-
-
 def enqueue_band_actions_many(change_ids: list[int]) -> None:
     if not change_ids:
         return

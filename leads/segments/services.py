@@ -182,7 +182,7 @@ def lead_segments_refresh(*, workspace_id, lead_ids, reason: str, now: datetime 
     """Re-evaluates every segment of the workspace for these leads only (a changed field, a new
     event, a new score): a lead enters or leaves within the request or task that changed it."""
     now = now or timezone.now()
-    ids = [lead_id for lead_id in dict.fromkeys(lead_ids)]
+    ids = list(dict.fromkeys(lead_ids))
     changes: dict = {}
     if not ids:
         return changes

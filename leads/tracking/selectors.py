@@ -93,8 +93,10 @@ def attribution_summary(engagement: LeadEngagement | None) -> dict:
     }
 
 
-def lead_profile(*, lead: Lead) -> dict:
-    engagement = LeadEngagement.objects.filter(lead=lead).first()
+def lead_profile(*, lead: Lead, engagement: LeadEngagement | None = None) -> dict:
+    """`engagement`: the lead's row when the caller has it already (the drawer does)."""
+    if engagement is None:
+        engagement = LeadEngagement.objects.filter(lead=lead).first()
     company = lead.company
     owner = lead.owner
     return {

@@ -25,7 +25,7 @@ from leads.tracking.processing import lead_identify_token
 from leads.tracking.tasks import enqueue_track_processing
 from leadsmgr.api.errors import error_response
 from leadsmgr.api.parsers import parse_json
-from leadsmgr.ratelimit import over_limit
+from leadsmgr.ratelimit import client_ip, over_limit
 from workspaces.authentication import membership_for_bearer
 from workspaces.permissions import LEADS_MANAGE
 
@@ -86,7 +86,7 @@ def _site_request(request):
         )
     for name, limit in (
         (f"track-site:{site.pk}", site.rate_limit_per_minute),
-        (f"track-ip:{_client_ip(request)}", settings.TRACK_RATE_LIMIT_PER_IP),
+        (f"track-ip:{client_ip(request)}", settings.TRACK_RATE_LIMIT_PER_IP),
     ):
         retry_after = over_limit(name, limit)
         if retry_after:
@@ -95,10 +95,6 @@ def _site_request(request):
             )
             return site, origin, _with_cors(response, origin)
     return site, origin, None
-
-
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR") or ""
 
 
 @csrf_exempt
