@@ -786,6 +786,19 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
+FILL_STATE = RESULTS_DIR / ".filled.json"
+FIGURES = {
+    "webhook": ("webhook ingest (wrk)", lambda env, url, data, wrk: figure_webhook_ingest(env, url, data, wrk)),
+    "track": ("track API ingest (wrk)", lambda env, url, data, wrk: figure_track_ingest(env, url, wrk)),
+    "rescoring": ("rescoring all leads", lambda env, url, data, wrk: figure_rescoring(env, url, data)),
+    "segments": ("segment refresh", lambda env, url, data, wrk: figure_segments(env, url, data)),
+    "incremental": ("event -> segment -> automation", lambda env, url, data, wrk: figure_incremental(env, data)),
+    "api": ("API list and detail", lambda env, url, data, wrk: figure_api(env, data)),
+    "board": ("board", lambda env, url, data, wrk: figure_board(env)),
+    "import": ("CSV import of {import_rows:,} rows and export", lambda env, url, data, wrk: figure_import_export(env, IMPORT_ROWS)),
+}
+
+
 def main() -> None:
     scale = parse_scale(os.environ.get("SCALE", "100k"))
     url = bench_database_url()
@@ -807,31 +820,35 @@ def main() -> None:
     }
     wrk = ensure_wrk()
     say(f"scale {scale:,} leads; database {urlparse(url).path.lstrip('/')}")
-    recreate_database(url)
+    # BENCH_ONLY=webhook,board runs some figures; BENCH_KEEP_DB=1 keeps the filled database and
+    # BENCH_REUSE_DB=1 starts from it (for profiling one figure again and again, not for results).
+    only = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
+    unknown = only - set(FIGURES)
+    if unknown:
+        sys.exit(f"BENCH_ONLY names unknown figures {sorted(unknown)}; choose from {', '.join(FIGURES)}")
+    reuse = os.environ.get("BENCH_REUSE_DB") == "1" and FILL_STATE.exists()
+    if not reuse:
+        recreate_database(url)
     try:
         manage(env, "collectstatic", "--noinput", "-v", "0")
-        data = fill(env, url, scale)
-        say(f"filled {scale:,} leads in {data['fill_seconds']:.1f} s")
+        if reuse:
+            data = json.loads(FILL_STATE.read_text())
+            say(f"reusing the filled database ({data['scale']:,} leads)")
+        else:
+            data = {**fill(env, url, scale), "scale": scale}
+            say(f"filled {scale:,} leads in {data['fill_seconds']:.1f} s")
+            if os.environ.get("BENCH_KEEP_DB") == "1":
+                RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+                FILL_STATE.write_text(json.dumps(data))
         rows = []
-        say("webhook ingest (wrk) ...")
-        rows += figure_webhook_ingest(env, url, data, wrk)
-        say("track API ingest (wrk) ...")
-        rows += figure_track_ingest(env, url, wrk)
-        say("rescoring all leads ...")
-        rows += figure_rescoring(env, url, data)
-        say("segment refresh ...")
-        rows += figure_segments(env, url, data)
-        say("event -> segment -> automation ...")
-        rows += figure_incremental(env, data)
-        say("API list and detail ...")
-        rows += figure_api(env, data)
-        say("board ...")
-        rows += figure_board(env)
-        say(f"CSV import of {IMPORT_ROWS:,} rows and export ...")
-        rows += figure_import_export(env, IMPORT_ROWS)
+        for name, (label, run) in FIGURES.items():
+            if not only or name in only:
+                say(label.format(import_rows=IMPORT_ROWS) + " ...")
+                rows += run(env, url, data, wrk)
     finally:
-        if os.environ.get("BENCH_KEEP_DB") != "1":
+        if os.environ.get("BENCH_KEEP_DB") != "1" and os.environ.get("BENCH_REUSE_DB") != "1":
             drop_database(url)
+            FILL_STATE.unlink(missing_ok=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
