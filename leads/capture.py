@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DataError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from leads.locks import lock_values
@@ -23,6 +24,7 @@ from leads.services import (
     custom_fields_merge,
     enqueue_lead_processing,
     lead_create,
+    leads_create_many,
     tags_resolve,
 )
 from workspaces.models import User, Workspace
@@ -103,40 +105,128 @@ def _find_existing(workspace: Workspace, email: str, phone: str) -> Lead | None:
     return None
 
 
-@transaction.atomic
-def lead_capture(*, workspace: Workspace, submission: Submission, actor: User | None = None) -> CaptureResult:
+@dataclass
+class _Prepared:
+    """A submission normalized and checked: what capture writes."""
+
+    submission: Submission
+    core: dict
+    custom: dict
+    warnings: list[str]
+    tags: list[str]
+    workspace_id: Any
+
+    @property
+    def identity_locks(self) -> list[str]:
+        return [
+            f"lead:{self.workspace_id}:{kind}:{value}"
+            for kind, value in (("email", self.core.get("email", "")), ("phone", self.core.get("phone", "")))
+            if value
+        ]
+
+    def new_lead_data(self) -> dict:
+        core, submission = self.core, self.submission
+        name = core.get("name") or " ".join(p for p in (core.get("first_name"), core.get("last_name")) if p)
+        return {
+            **core,
+            "name": name or core.get("email") or core.get("phone") or submission.fallback_name,
+            "company": submission.core.get("company"),
+            "custom_fields": self.custom,
+            "tags": self.tags,
+            "source_type": submission.source_type,
+            "pipeline": submission.pipeline,
+            "stage": submission.stage,
+            "validation_warnings": self.warnings,
+            "source_webhook": submission.webhook,
+        }
+
+
+def _prepare(workspace: Workspace, submission: Submission) -> _Prepared:
+    """Raises ValidationError for what cannot be kept; writes nothing."""
     core, custom, warnings = _normalized(workspace, submission)
-    email, phone = core.get("email", ""), core.get("phone", "")
     tags = sorted({normalize_tag(tag) for tag in submission.tags if normalize_tag(tag)})
     if len(tags) > MAX_TAGS_PER_LEAD:
         raise ValidationError({"tags": f"At most {MAX_TAGS_PER_LEAD} tags."})
-    # Two submissions of one person at once: the second waits, then finds the first's lead.
-    lock_values(f"lead:{workspace.pk}:email:{email}" if email else "", f"lead:{workspace.pk}:phone:{phone}" if phone else "")
+    return _Prepared(submission=submission, core=core, custom=custom, warnings=warnings, tags=tags, workspace_id=workspace.pk)
 
-    existing = _find_existing(workspace, email, phone)
+
+@transaction.atomic
+def lead_capture(*, workspace: Workspace, submission: Submission, actor: User | None = None) -> CaptureResult:
+    return _capture_prepared(workspace, _prepare(workspace, submission), actor)
+
+
+def _capture_prepared(workspace: Workspace, prepared: _Prepared, actor: User | None) -> CaptureResult:
+    core, submission = prepared.core, prepared.submission
+    # Two submissions of one person at once: the second waits, then finds the first's lead.
+    lock_values(*prepared.identity_locks)
+    existing = _find_existing(workspace, core.get("email", ""), core.get("phone", ""))
     if existing is None:
-        name = core.get("name") or " ".join(p for p in (core.get("first_name"), core.get("last_name")) if p) or email or phone
-        lead = lead_create(
-            workspace=workspace,
-            actor=actor,
-            data={
-                **core,
-                "name": name or submission.fallback_name,
-                "company": submission.core.get("company"),
-                "custom_fields": custom,
-                "tags": tags,
-                "source_type": submission.source_type,
-                "pipeline": submission.pipeline,
-                "stage": submission.stage,
-                "validation_warnings": warnings,
-                "source_webhook": submission.webhook,
-            },
-        )
+        lead = lead_create(workspace=workspace, actor=actor, data=prepared.new_lead_data())
         status = CREATED
     else:
-        lead, status = _apply_to_existing(existing, core, custom, tags, submission, warnings, actor)
+        lead, status = _apply_to_existing(existing, core, prepared.custom, prepared.tags, submission, prepared.warnings, actor)
     _record_consents(lead, submission, actor)
-    return CaptureResult(lead=lead, status=status, warnings=warnings)
+    return CaptureResult(lead=lead, status=status, warnings=prepared.warnings)
+
+
+def leads_capture_many(
+    *, workspace: Workspace, submissions: list[Submission], actor: User | None = None
+) -> list[CaptureResult | ValidationError | DataError]:
+    """Captures a batch of submissions (an import's rows) with the outcome lead_capture would give
+    each in order, but writes the new people in a few statements instead of ~15 per row.
+
+    Returns, per submission, its CaptureResult or the error that refused it (nothing of it is
+    written). Run it in a transaction. A submission naming a person that is already a lead, or that
+    an earlier submission of the batch names (by email or phone), goes through lead_capture in its
+    own savepoint after the new ones are written, so it merges exactly as it would one by one: no
+    earlier submission can affect a new person's row (they share no email or phone), and the
+    new leads exist before any later submission that repeats them.
+    """
+    outcomes: list[CaptureResult | ValidationError | DataError | None] = [None] * len(submissions)
+    prepared: dict[int, _Prepared] = {}
+    for index, submission in enumerate(submissions):
+        try:
+            prepared[index] = _prepare(workspace, submission)
+        except ValidationError as error:
+            outcomes[index] = error
+    lock_values(*(key for item in prepared.values() for key in item.identity_locks))
+
+    identities = {index: _identities(item.core) for index, item in prepared.items()}
+    emails = {value for keys in identities.values() for kind, value in keys if kind == "email"}
+    phones = {value for keys in identities.values() for kind, value in keys if kind == "phone"}
+    known: set[tuple[str, str]] = set()
+    if emails or phones:
+        for email, phone in (
+            Lead.objects.filter(workspace=workspace).alive().filter(Q(email__in=emails) | Q(phone__in=phones)).values_list("email", "phone")
+        ):
+            known.update({("email", email), ("phone", phone)})
+    new, repeated, seen = [], [], set()
+    for index in sorted(prepared):
+        keys = identities[index]
+        (repeated if keys & known or keys & seen else new).append(index)
+        seen |= keys
+
+    try:
+        with transaction.atomic():
+            leads = leads_create_many(workspace=workspace, actor=actor, entries=[prepared[index].new_lead_data() for index in new])
+    except (ValidationError, DataError):
+        # Something in the batch does not fit: capture them one by one, which names the culprit.
+        repeated, leads = sorted(new + repeated), []
+        new = []
+    for index, lead in zip(new, leads, strict=True):
+        _record_consents(lead, prepared[index].submission, actor)
+        outcomes[index] = CaptureResult(lead=lead, status=CREATED, warnings=prepared[index].warnings)
+    for index in repeated:
+        try:
+            with transaction.atomic():
+                outcomes[index] = _capture_prepared(workspace, prepared[index], actor)
+        except (ValidationError, DataError) as error:
+            outcomes[index] = error
+    return outcomes
+
+
+def _identities(core: dict) -> set[tuple[str, str]]:
+    return {(kind, core[kind]) for kind in ("email", "phone") if core.get(kind)}
 
 
 def _apply_to_existing(lead: Lead, core: dict, custom: dict, tags: list[str], submission: Submission, warnings, actor):

@@ -1,5 +1,6 @@
-"""CSV import: each row of a file becomes a submission to lead_capture (leads.capture), the one
-path by which a submission becomes a lead, with source "import".
+"""CSV import: each row of a file becomes a submission to capture (leads.capture), the one path by
+which a submission becomes a lead, with source "import"; rows are captured in batches
+(leads_capture_many), each with the outcome lead_capture would give it.
 
 The file is read row by row, never whole, so a 100k-row file needs no more memory than a small one.
 Before any row is imported the file is read through once to check that it is UTF-8 CSV with a
@@ -18,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import DataError, transaction
 
 from integrations.mapping import MAPPING_TARGETS, MappingError, map_payload
-from leads.capture import CREATED, DUPLICATE, MERGE, MERGED, REPLACE, SKIP, Submission, lead_capture
+from leads.capture import CREATED, DUPLICATE, MERGE, MERGED, REPLACE, SKIP, CaptureResult, Submission, leads_capture_many
 from leads.exports import FORMULA_PREFIXES
 from leads.models import Company, Lead, SourceType
 from leads.normalization import camel_case_key, normalize_phone
@@ -29,7 +30,7 @@ DEDUP_STRATEGIES = (MERGE, REPLACE, SKIP)
 IGNORE = "ignore"
 MAX_COLUMNS = 200
 MAX_REPORTED_ERRORS = 1000
-# Rows per transaction, each row in its own savepoint. A row holds up to two advisory locks
+# Rows per transaction (leads_capture_many). A row holds up to two advisory locks
 # (leads.locks) until its transaction ends, and PostgreSQL's shared lock table holds about 15k with
 # the default max_locks_per_transaction, so one transaction for a whole large file would run out;
 # short batches also keep a webhook for the same person from waiting on a long import.
@@ -313,8 +314,9 @@ def leads_import_csv(
     """Imports a CSV file (a seekable binary file object) and reports what happened to its rows.
 
     `mapping` maps columns to MAPPING_TARGETS keys (or "ignore"); columns it leaves out become custom
-    fields. Without a mapping, guess_mapping's is used. Each row goes through lead_capture in its own
-    savepoint: a bad row is rejected with its reasons and the other rows are kept.
+    fields. Without a mapping, guess_mapping's is used. Rows go through capture in batches
+    (leads_capture_many, with lead_capture's outcome for each row): a bad row is rejected with its
+    reasons and the other rows are kept.
 
     A dry run does the same work in transactions that are rolled back, so it writes nothing. Rows are
     checked in batches of BATCH_ROWS; a row repeating a person from an earlier batch of the file is
@@ -350,25 +352,35 @@ def leads_import_csv(
 def _import_batch(
     batch: list[tuple[int, list[str]]], plan: _Plan, *, workspace, actor, dedup_strategy: str, report: dict, dry_run: bool, earlier
 ) -> None:
-    """One transaction, each row in its own savepoint; a dry run rolls the whole batch back."""
+    """One transaction for the batch (leads_capture_many: new people in a few statements, a row
+    repeating a person in its own savepoint); a dry run rolls the whole batch back."""
     created: list[Lead] = []
+    outcomes: dict[int, dict | CaptureResult] = {}
+    submissions: list[tuple[int, Submission]] = []
+    for number, cells in batch:
+        try:
+            submissions.append((number, _row_submission(plan, cells, workspace, dedup_strategy)))
+        except ValidationError as error:
+            outcomes[number] = _reasons(plan, error)
     with transaction.atomic():
-        for number, cells in batch:
+        results = leads_capture_many(workspace=workspace, submissions=[submission for _, submission in submissions], actor=actor)
+        for (number, _), result in zip(submissions, results, strict=True):
+            if isinstance(result, ValidationError):
+                outcomes[number] = _reasons(plan, result)
+            elif isinstance(result, DataError):
+                outcomes[number] = {"row": "A value does not fit its field (too long, or not a valid value)."}
+            else:
+                outcomes[number] = result
+        for number, _ in batch:
             report["total"] += 1
-            try:
-                with transaction.atomic():
-                    submission = _row_submission(plan, cells, workspace, dedup_strategy)
-                    result = lead_capture(workspace=workspace, submission=submission, actor=actor)
-            except ValidationError as error:
-                _reject(report, number, _reasons(plan, error))
+            outcome = outcomes[number]
+            if isinstance(outcome, dict):
+                _reject(report, number, outcome)
                 continue
-            except DataError:
-                _reject(report, number, {"row": "A value does not fit its field (too long, or not a valid value)."})
-                continue
-            status = result.status
+            status = outcome.status
             if dry_run and status == CREATED:
-                created.append(result.lead)
-                if result.lead in earlier:
+                created.append(outcome.lead)
+                if outcome.lead in earlier:
                     status = MERGED
             report[{CREATED: "created", MERGED: "merged", DUPLICATE: "duplicates"}[status]] += 1
         if dry_run:

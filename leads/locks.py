@@ -10,6 +10,16 @@ def lock_values(*values: str) -> None:
     deadlocks between two submissions naming the same two values."""
     if connection.vendor != "postgresql":
         return
+    ordered = sorted({value for value in values if value})
+    if not ordered:
+        return
     with connection.cursor() as cursor:
-        for value in sorted(set(v for v in values if v)):
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [value])
+        if len(ordered) == 1:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ordered)
+            return
+        # One statement for a batch (an import's rows), taking the locks in the list's order.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(v.value, 0)) "
+            "FROM (SELECT value, n FROM unnest(%s::text[]) WITH ORDINALITY AS u(value, n) ORDER BY n) v",
+            [ordered],
+        )

@@ -8,7 +8,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from leads.models import ActivityType, Company, Contact, Lead, LeadActivity, LeadStatus, LeadTag, Note, ProcessingState, SourceType, Tag
@@ -136,6 +137,67 @@ def company_resolve(*, workspace: Workspace, data: dict | None) -> Company | Non
     return company
 
 
+def _company_keys(data: dict | None) -> tuple[str, str] | None:
+    """(lower-case domain, upper-case name) company_resolve looks a company up by, or None."""
+    if not data or not (data.get("name") or data.get("domain")):
+        return None
+    domain = (data.get("domain") or "").strip().lower()
+    return domain, (data.get("name") or domain).strip().upper()
+
+
+def companies_resolve(*, workspace: Workspace, items: list[dict | None]) -> list[Company | None]:
+    """company_resolve for many items at once, with the same outcome as calling it for each item in
+    order (an item may find a company an earlier item created or filled), in at most four queries."""
+    keys = [_company_keys(item) for item in items]
+    domains = sorted({key[0] for key in keys if key and key[0]})
+    names = sorted({key[1] for key in keys if key})
+    if not names:
+        return [None] * len(items)
+    by_domain: dict[str, Company] = {}
+    by_name: dict[str, Company] = {}
+    # Ordered as company_resolve's .first() orders (Company.Meta.ordering) when a name or domain repeats.
+    for company in Company.objects.filter(workspace=workspace, domain__in=domains).order_by("name", "pk") if domains else ():
+        by_domain.setdefault(company.domain, company)
+    # UPPER on both sides, as name__iexact compares, in one IN list instead of one OR per name.
+    named = Company.objects.annotate(upper_name=Upper("name")).filter(workspace=workspace, upper_name__in=[Upper(Value(n)) for n in names])
+    for company in named.order_by("name", "pk"):
+        by_name.setdefault(company.name.upper(), company)
+    created: list[Company] = []
+    changed: dict = {}
+    resolved: list[Company | None] = []
+    for item, key in zip(items, keys, strict=True):
+        if key is None:
+            resolved.append(None)
+            continue
+        domain, upper_name = key
+        company = (by_domain.get(domain) if domain else None) or by_name.get(upper_name)
+        if company is None:
+            company = Company(
+                workspace=workspace,
+                name=(item.get("name") or domain).strip(),
+                domain=domain,
+                size=item.get("size") or "",
+                industry=item.get("industry") or "",
+                website=item.get("website") or "",
+            )
+            created.append(company)
+        else:
+            for attr in ("domain", "size", "industry", "website"):
+                value = domain if attr == "domain" else (item.get(attr) or "")
+                if value and not getattr(company, attr):
+                    setattr(company, attr, value)
+                    if company not in created:
+                        changed.setdefault(company.pk, (company, set()))[1].add(attr)
+        if company.domain:
+            by_domain.setdefault(company.domain, company)
+        by_name.setdefault(company.name.upper(), company)
+        resolved.append(company)
+    Company.objects.bulk_create(created)
+    for company, attrs in changed.values():
+        company.save(update_fields=sorted(attrs))
+    return resolved
+
+
 def tags_resolve(*, workspace: Workspace, names: Iterable[str]) -> list[Tag]:
     wanted = sorted({normalize_tag(name) for name in names if normalize_tag(name)})
     if not wanted:
@@ -157,11 +219,8 @@ def _placement(*, workspace: Workspace, pipeline: Pipeline | None, stage: Stage 
     return pipeline, first
 
 
-@transaction.atomic
-def lead_create(*, workspace: Workspace, actor: User | None, data: dict[str, Any]) -> Lead:
-    """Creates a lead from normalized API/UI input (model field names; `company` a dict; `tags` names;
-    `custom_fields` a dict; `pipeline`/`stage` objects; `owner` a member)."""
-    data = _clean_contact_fields(workspace=workspace, data=dict(data))
+def _lead_name_parts(data: dict[str, Any]) -> tuple[str, str, str]:
+    """(name, first name, last name) as lead_create stores them; raises ValidationError(name)."""
     name = (data.get("name") or "").strip()
     if not name:
         joined = " ".join(p for p in (data.get("first_name"), data.get("last_name")) if p).strip()
@@ -171,15 +230,23 @@ def lead_create(*, workspace: Workspace, actor: User | None, data: dict[str, Any
     first_name, last_name = data.get("first_name") or "", data.get("last_name") or ""
     if not (first_name or last_name) and "@" not in name and not name.startswith("+"):
         first_name, last_name = split_full_name(name)
+    return name, first_name, last_name
 
-    pipeline, stage = _placement(workspace=workspace, pipeline=data.get("pipeline"), stage=data.get("stage"))
-    now = timezone.now()
+
+def _check_tag_count(names) -> None:
+    if len({normalize_tag(name) for name in names or [] if normalize_tag(name)}) > MAX_TAGS_PER_LEAD:
+        raise ValidationError({"tags": f"A lead has at most {MAX_TAGS_PER_LEAD} tags."})
+
+
+def _new_lead(*, workspace: Workspace, data: dict[str, Any], pipeline: Pipeline, stage: Stage, company: Company | None, now) -> Lead:
+    """The unsaved lead lead_create stores for `data` (contact fields already normalized)."""
+    name, first_name, last_name = _lead_name_parts(data)
     lead = Lead(
         workspace=workspace,
         name=name[:200],
         first_name=first_name[:100],
         last_name=last_name[:100],
-        company=company_resolve(workspace=workspace, data=data.get("company")),
+        company=company,
         custom_fields=custom_fields_merge({}, data.get("custom_fields") or {}),
         pipeline=pipeline,
         stage=stage,
@@ -196,20 +263,74 @@ def lead_create(*, workspace: Workspace, actor: User | None, data: dict[str, Any
     if lead.email and not lead.email_kind:
         lead.email_kind = email_kind(lead.email)
     lead.processing_state, lead.processing_state_at = ProcessingState.RECEIVED, now
-    if len({normalize_tag(name) for name in data.get("tags") or [] if normalize_tag(name)}) > MAX_TAGS_PER_LEAD:
-        raise ValidationError({"tags": f"A lead has at most {MAX_TAGS_PER_LEAD} tags."})
-    tags = tags_resolve(workspace=workspace, names=data.get("tags") or [])
-    lead.save()
-    LeadTag.objects.bulk_create([LeadTag(lead=lead, tag=tag) for tag in tags])
-    _activity(
+    return lead
+
+
+def _created_activity(lead: Lead, actor: User | None, now) -> LeadActivity:
+    return _activity(
         lead=lead,
         type=ActivityType.CREATED,
         actor=actor,
-        data={"source": lead.source_type, "stage": stage.name, "stageId": str(stage.pk)},
+        data={"source": lead.source_type, "stage": lead.stage.name, "stageId": str(lead.stage.pk)},
         at=now,
-    ).save()
+    )
+
+
+@transaction.atomic
+def lead_create(*, workspace: Workspace, actor: User | None, data: dict[str, Any]) -> Lead:
+    """Creates a lead from normalized API/UI input (model field names; `company` a dict; `tags` names;
+    `custom_fields` a dict; `pipeline`/`stage` objects; `owner` a member)."""
+    data = _clean_contact_fields(workspace=workspace, data=dict(data))
+    _lead_name_parts(data)  # a lead without any name is refused before anything is written
+    pipeline, stage = _placement(workspace=workspace, pipeline=data.get("pipeline"), stage=data.get("stage"))
+    now = timezone.now()
+    company = company_resolve(workspace=workspace, data=data.get("company"))
+    lead = _new_lead(workspace=workspace, data=data, pipeline=pipeline, stage=stage, company=company, now=now)
+    _check_tag_count(data.get("tags"))
+    tags = tags_resolve(workspace=workspace, names=data.get("tags") or [])
+    lead.save()
+    LeadTag.objects.bulk_create([LeadTag(lead=lead, tag=tag) for tag in tags])
+    _created_activity(lead, actor, now).save()
     enqueue_lead_processing(lead_id=lead.pk)
     return lead
+
+
+def leads_create_many(*, workspace: Workspace, actor: User | None, entries: list[dict[str, Any]]) -> list[Lead]:
+    """Creates many leads as lead_create would one by one, in a few statements: for capture's
+    batches (an import), whose entries are normalized and name people who are not leads yet.
+
+    Raises ValidationError or DataError for the batch as a whole; the caller (in a savepoint)
+    then captures the entries one by one to tell which one failed.
+    """
+    if not entries:
+        return []
+    now = timezone.now()
+    placements: dict[tuple, tuple[Pipeline, Stage]] = {}
+    companies = companies_resolve(workspace=workspace, items=[entry.get("company") for entry in entries])
+    leads: list[Lead] = []
+    for entry, company in zip(entries, companies, strict=True):
+        where = (entry.get("pipeline"), entry.get("stage"))
+        if where not in placements:
+            placements[where] = _placement(workspace=workspace, pipeline=where[0], stage=where[1])
+        pipeline, stage = placements[where]
+        _check_tag_count(entry.get("tags"))
+        leads.append(_new_lead(workspace=workspace, data=entry, pipeline=pipeline, stage=stage, company=company, now=now))
+    all_tags = [name for entry in entries for name in entry.get("tags") or []]
+    tags = {tag.name: tag for tag in tags_resolve(workspace=workspace, names=all_tags)}
+    Lead.objects.bulk_create(leads)
+    LeadTag.objects.bulk_create(
+        [
+            LeadTag(lead=lead, tag=tags[name])
+            for lead, entry in zip(leads, entries, strict=True)
+            for name in sorted({normalize_tag(raw) for raw in entry.get("tags") or [] if normalize_tag(raw)})
+        ]
+    )
+    LeadActivity.objects.bulk_create([_created_activity(lead, actor, now) for lead in leads])
+    ids = [lead.pk for lead in leads]
+    from leads.tasks import enqueue_processing_many
+
+    transaction.on_commit(lambda: enqueue_processing_many(ids))
+    return leads
 
 
 def enqueue_lead_processing(*, lead_id) -> None:

@@ -63,6 +63,34 @@ def enqueue_processing(lead_id) -> bool:
     return True
 
 
+@shared_task(acks_late=True)
+def process_leads(lead_ids: list[str]) -> int:
+    """Processes a batch of new leads (an import's) from one message: one message per lead costs
+    more than capturing the lead. A lead whose processing fails is handed to process_lead, which
+    retries it and records a failure for good; the others go on."""
+    done = 0
+    for lead_id in lead_ids:
+        try:
+            processing.process(lead_id)
+            done += 1
+        except Exception as error:  # noqa: BLE001 - one lead's failure must not stop the batch
+            logger.warning("processing lead %s in a batch failed (%s); retrying it alone", lead_id, error)
+            enqueue_processing(lead_id)
+    return done
+
+
+def enqueue_processing_many(lead_ids) -> bool:
+    """One message for many leads; if the broker is down they wait for the sweeper like any lead."""
+    if not lead_ids:
+        return True
+    try:
+        process_leads.apply_async(args=[[str(lead_id) for lead_id in lead_ids]], retry=False)
+    except Exception as error:  # noqa: BLE001 - any broker failure only delays processing
+        logger.warning("could not enqueue processing of %d leads (%s); the sweeper will retry", len(lead_ids), error)
+        return False
+    return True
+
+
 @shared_task
 def sweep_pending_leads(stalled_seconds: int | None = None) -> int:
     """Re-enqueues leads stuck in a pending state (a lost message, a broker outage), oldest first."""
