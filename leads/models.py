@@ -370,3 +370,23 @@ from leads.tracking.models import (  # noqa: E402, F401
     TrackSession,
     Visitor,
 )
+
+
+class StageLeadCount(models.Model):
+    """How many live leads each stage holds, kept by database triggers on the leads table (see
+    migration 0013), so the board's first paint reads six rows instead of counting a million.
+
+    Triggers rather than services: every path that changes a lead's stage or deleted state (ORM,
+    bulk UPDATEs, raw SQL, admin) is counted the same. No foreign keys, so a cascade that deletes
+    stages before their leads cannot fail; a deleted stage's row is simply never read again.
+    """
+
+    stage = models.OneToOneField(Stage, on_delete=models.DO_NOTHING, db_constraint=False, primary_key=True, related_name="+")
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    lead_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "lead_stage_counts"
+
+    def __str__(self) -> str:
+        return f"{self.stage_id}: {self.lead_count}"

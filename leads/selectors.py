@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from leads.models import ConsentRecord, Lead, LeadActivity, Note, SourceType, Tag
+from leads.models import ConsentRecord, Lead, LeadActivity, LeadTag, Note, SourceType, StageLeadCount, Tag
 from workspaces.models import User, Workspace
 from workspaces.scoping import scoped, scoped_get_or_404
 
@@ -148,8 +148,11 @@ def lead_board_columns(*, workspace: Workspace, pipeline, params, user: User | N
     """One column per stage, in order: exact counts from one aggregate query, and the newest
     BOARD_PAGE_SIZE cards of each stage."""
     queryset = lead_board_queryset(workspace=workspace, pipeline=pipeline, params=params, user=user)
-    # COUNT(*), not COUNT(id): the partial index lead_board_counts then answers from the index alone.
-    counts = dict(queryset.order_by().values_list("stage_id").annotate(n=Count("*")).values_list("stage_id", "n"))
+    if board_filter_params(params):
+        # COUNT(*), not COUNT(id): the partial index lead_board_counts then answers from the index alone.
+        counts = dict(queryset.order_by().values_list("stage_id").annotate(n=Count("*")).values_list("stage_id", "n"))
+    else:
+        counts = stage_lead_counts(workspace=workspace, pipeline=pipeline)
     columns = []
     for stage in pipeline.stages.all():
         count = counts.get(stage.pk, 0)
@@ -158,8 +161,37 @@ def lead_board_columns(*, workspace: Workspace, pipeline, params, user: User | N
     return columns
 
 
+def stage_lead_counts(*, workspace: Workspace, pipeline) -> dict:
+    """Live leads per stage of the pipeline, from the counts the database keeps (StageLeadCount)."""
+    return dict(StageLeadCount.objects.filter(workspace=workspace, stage__pipeline=pipeline).values_list("stage_id", "lead_count"))
+
+
+# What a card shows, and no more: a lead row is wide (custom fields, warnings, UTM), and the board
+# reads hundreds of them.
+BOARD_CARD_FIELDS = (
+    "id", "name", "score", "source_type", "created_at", "stage_id",
+    "company__name", "owner__first_name", "owner__last_name", "owner__email",
+)  # fmt: skip
+
+
 def board_cards(*, queryset: QuerySet[Lead], stage, offset: int) -> QuerySet[Lead]:
-    return queryset.filter(stage=stage).order_by("-created_at", "-id")[offset : offset + BOARD_PAGE_SIZE]
+    return (
+        queryset.filter(stage=stage)
+        .select_related(None)
+        .select_related("company", "owner")
+        .prefetch_related(None)
+        .only(*BOARD_CARD_FIELDS)
+        .order_by("-created_at", "-id")[offset : offset + BOARD_PAGE_SIZE]
+    )
+
+
+def lead_tag_names(*, lead_ids) -> dict:
+    """Each lead's tag names in name order, for many leads in one query."""
+    names: dict = {}
+    rows = LeadTag.objects.filter(lead_id__in=lead_ids).order_by("tag__name").values_list("lead_id", "tag__name")
+    for lead_id, name in rows:
+        names.setdefault(lead_id, []).append(name)
+    return names
 
 
 POSSIBLE_DUPLICATES_LIMIT = 10

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from leads.models import SourceType
-from leads.selectors import BOARD_FILTER_PARAMS, board_cards, lead_board_columns, lead_board_queryset
+from leads.selectors import BOARD_FILTER_PARAMS, board_cards, lead_board_columns, lead_board_queryset, lead_tag_names
 from pipelines import services
 from pipelines.models import Stage, StageType
 from pipelines.selectors import pipeline_get, pipelines_with_stages
@@ -17,6 +17,38 @@ from workspaces.scoping import scoped_get_or_404
 from workspaces.selectors import workspace_members
 
 MAX_OFFSET = 10_000_000  # far past any real column; larger numbers would overflow the OFFSET
+_ID_SLOT = "lead-id-slot"
+
+
+def board_card_rows(leads) -> list[dict]:
+    """What each card shows, worked out once per page in Python: the board renders hundreds of
+    cards, and reversing two URLs and resolving display names per card in the template cost more
+    than the rest of the page (measured at 100k leads)."""
+    move_url, drawer_url = reverse("lead-move", args=[_ID_SLOT]), reverse("lead-drawer", args=[_ID_SLOT])
+    sources = dict(SourceType.choices)
+    tags = lead_tag_names(lead_ids=[lead.pk for lead in leads])
+    owners: dict = {}
+    rows = []
+    for lead in leads:
+        pk, owner = str(lead.pk), lead.owner
+        if owner is not None and owner.pk not in owners:
+            owners[owner.pk] = (owner.display_name, owner.initials)
+        owner_name, owner_initials = owners[owner.pk] if owner is not None else ("", "")
+        rows.append(
+            {
+                "pk": pk,
+                "name": lead.name,
+                "company": lead.company.name if lead.company else "",
+                "score": lead.score,
+                "source": sources.get(lead.source_type, lead.source_type),
+                "owner_name": owner_name,
+                "owner_initials": owner_initials,
+                "tags": tags.get(lead.pk, []),
+                "move_url": move_url.replace(_ID_SLOT, pk),
+                "drawer_url": drawer_url.replace(_ID_SLOT, pk),
+            }
+        )
+    return rows
 
 
 def home(request):
@@ -55,6 +87,9 @@ def board(request):
     A request from the board itself (htmx, target board-columns) gets only the columns."""
     pipelines, pipeline = _active_pipeline(request)
     columns = lead_board_columns(workspace=request.workspace, pipeline=pipeline, params=request.GET, user=request.user)
+    rows = iter(board_card_rows([lead for column in columns for lead in column["cards"]]))
+    for column in columns:
+        column["cards"] = [next(rows) for _ in column["cards"]]
     context = {
         "pipelines": pipelines,
         "pipeline": pipeline,
@@ -86,7 +121,7 @@ def column_more(request, stage_id):
         request,
         "pipelines/_cards.html",
         {
-            "cards": cards,
+            "cards": board_card_rows(cards),
             "stage": stage,
             "next_offset": next_offset,
             "has_more": next_offset < total,
