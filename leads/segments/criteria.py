@@ -597,6 +597,16 @@ class JsonNumber(_JsonKey):
 # Compilation
 # --------------------------------------------------------------------------------------------------------------------------
 
+
+class _Exists(Exists):
+    """EXISTS without the LIMIT 1 Django adds: the answer is the same, but PostgreSQL 15 does not turn a subquery with a
+    LIMIT into a hashed subplan, so a test such as "has tag vip" ran once per lead instead of once per query."""
+
+    def __init__(self, queryset, **kwargs):
+        super().__init__(queryset, **kwargs)
+        self.query.clear_limits()
+
+
 FALSE = Q(pk__in=[])
 TRUE = ~FALSE
 _COMPARISONS = {"eq": Exact, "gt": GreaterThan, "gte": GreaterThanOrEqual, "lt": LessThan, "lte": LessThanOrEqual}
@@ -643,6 +653,17 @@ def _number_q(expression, operator: str, value) -> Q:
     return Q(_COMPARISONS[operator](expression, value))
 
 
+def _on_integer_column(column: str, value) -> tuple[F | ExpressionWrapper, Any]:
+    """(expression, value) to compare an integer column with: the column as it is and whole values as integers (30.0 as
+    30); the column as a float when a value has a fraction (49.5), so that it compares exactly. A fractional parameter
+    makes PostgreSQL cast the column of every row to numeric, which costs time and any index on it."""
+    values = value if isinstance(value, list) else [value]
+    if not all(float(item).is_integer() for item in values):
+        return ExpressionWrapper(F(column), output_field=FloatField()), value
+    whole = [int(item) for item in values]
+    return F(column), whole if isinstance(value, list) else whole[0]
+
+
 def _instant(value: str, now: datetime) -> datetime:
     return now - _parse_window(value) if _WINDOW.match(value) else _parse_instant(value)
 
@@ -686,7 +707,7 @@ def _events_q(event: str, operator: str, value, window: str | None, now: datetim
     if window:
         events = events.filter(occurred_at__gte=now - _parse_window(window))
     if operator == "exists" or (operator == "gte" and value == 1) or (operator == "gt" and value == 0):
-        return Q(Exists(events))
+        return Q(_Exists(events))
     counted = events.order_by().values("lead_id").annotate(n=Count("id")).values("n")
     count = Coalesce(Subquery(counted, output_field=IntegerField()), 0)
     return Q(_COMPARISONS[operator](count, value))
@@ -698,7 +719,8 @@ def _positive_q(spec: _Field, key: str, operator: str, value, window: str | None
     if kind == "text":
         return _text_q(spec.column, operator, value)
     if kind == "number":
-        return _number_q(ExpressionWrapper(F(spec.column), output_field=FloatField()), operator, value)
+        expression, value = _on_integer_column(spec.column, value)
+        return _number_q(expression, operator, value)
     if kind == "datetime":
         condition = _time_q(spec.column, operator, value, now)
         return condition & Q(**{f"{spec.column}__isnull": False}) if spec.nullable else condition
@@ -710,15 +732,15 @@ def _positive_q(spec: _Field, key: str, operator: str, value, window: str | None
     if kind == "tags":
         tags = LeadTag.objects.filter(lead=OuterRef("pk"))
         if operator == "exists":
-            return Q(Exists(tags))
+            return Q(_Exists(tags))
         names = value if operator == "in" else [value]
-        return Q(Exists(tags.filter(_any_of([Q(tag__name__iexact=name) for name in names]))))
+        return Q(_Exists(tags.filter(_any_of([Q(tag__name__iexact=name) for name in names]))))
     if kind in ("company_text", "company_size"):
         companies = Company.objects.filter(pk=OuterRef("company_id"))
         condition = _size_q(operator, value) if kind == "company_size" and operator != "exists" else _text_q(spec.column, operator, value)
-        return Q(Exists(companies.filter(condition)))
+        return Q(_Exists(companies.filter(condition)))
     if kind == "engagement_time":
-        return Q(Exists(LeadEngagement.objects.filter(lead=OuterRef("pk")).filter(_time_q(spec.column, operator, value, now))))
+        return Q(_Exists(LeadEngagement.objects.filter(lead=OuterRef("pk")).filter(_time_q(spec.column, operator, value, now))))
     if kind == "engagement_number":
         counter = LeadEngagement.objects.filter(lead=OuterRef("pk")).values(spec.column)[:1]
         return _number_q(Coalesce(Subquery(counter), 0, output_field=FloatField()), operator, value)

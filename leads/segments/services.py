@@ -1,6 +1,7 @@
 """Segment writes: create/update/delete, the set-based refresh (whole segment or a few leads), and
-the enter/exit events it records. Membership changes are computed in SQL: one INSERT … SELECT for
-the leads that entered and one DELETE for those that left, each returning the lead ids."""
+the enter/exit events it records. Membership changes are computed in SQL: an INSERT … SELECT for
+the leads that entered and a DELETE for those that left, each returning the lead ids; on
+PostgreSQL both are one statement evaluating the criteria once."""
 
 from datetime import datetime, timedelta
 
@@ -94,10 +95,31 @@ def _db(value):
     return models.UUIDField().get_db_prep_value(value, connection)
 
 
+def _entering_sql(source: str) -> str:
+    """Inserts the leads of `source` not yet members. Parameters: workspace, segment, now, those of
+    `source`, segment."""
+    return (
+        "INSERT INTO segment_memberships (workspace_id, segment_id, lead_id, entered_at) "
+        f"SELECT %s, %s, m.lead_pk, %s FROM {source} m "
+        "WHERE NOT EXISTS (SELECT 1 FROM segment_memberships s WHERE s.segment_id = %s AND s.lead_id = m.lead_pk) "
+        "RETURNING lead_id"
+    )
+
+
+def _leaving_sql(source: str, scope_sql: str) -> str:
+    """Deletes the members not in `source`. Parameters: segment, the scope's, those of `source`."""
+    return (
+        f"DELETE FROM segment_memberships WHERE segment_id = %s{scope_sql} "
+        f"AND NOT EXISTS (SELECT 1 FROM {source} m WHERE m.lead_pk = segment_memberships.lead_id) "
+        "RETURNING lead_id"
+    )
+
+
 def _apply(segment: Segment, now: datetime, lead_ids: list | None) -> tuple[list, list]:
     """Inserts memberships for matching leads not yet in, deletes those no longer matching; both in
     SQL, restricted to `lead_ids` when given. Returns (entered ids, exited ids)."""
-    matching = matching_leads(workspace_id=segment.workspace_id, criteria=segment.criteria, now=now)
+    # No ORDER BY: the leads' default ordering would sort every match for nothing.
+    matching = matching_leads(workspace_id=segment.workspace_id, criteria=segment.criteria, now=now).order_by()
     if lead_ids is not None:
         matching = matching.filter(pk__in=lead_ids)
     # An explicit alias: SQLite does not name a subquery's "leads"."id" column `id`.
@@ -108,20 +130,22 @@ def _apply(segment: Segment, now: datetime, lead_ids: list | None) -> tuple[list
         scope_sql = f" AND lead_id IN ({', '.join(['%s'] * len(lead_ids))})"
         scope_params = [_db(lead_id) for lead_id in lead_ids]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO segment_memberships (workspace_id, segment_id, lead_id, entered_at) "
-            f"SELECT %s, %s, m.lead_pk, %s FROM ({match_sql}) m "
-            "WHERE NOT EXISTS (SELECT 1 FROM segment_memberships s WHERE s.segment_id = %s AND s.lead_id = m.lead_pk) "
-            "RETURNING lead_id",
-            [workspace_id, segment_id, now, *match_params, segment_id],
-        )
+        if connection.vendor == "postgresql":
+            # One statement, so the criteria (the costly part) are evaluated once for both changes.
+            # Both parts see the memberships as they were before it; the segment row lock keeps
+            # any other refresh of this segment out until commit.
+            cursor.execute(
+                f"WITH matching AS MATERIALIZED ({match_sql}), "
+                f"entered AS ({_entering_sql('matching')}), exited AS ({_leaving_sql('matching', scope_sql)}) "
+                "SELECT TRUE, lead_id FROM entered UNION ALL SELECT FALSE, lead_id FROM exited",
+                [*match_params, workspace_id, segment_id, now, segment_id, segment_id, *scope_params],
+            )
+            rows = cursor.fetchall()
+            return [lead_id for entry, lead_id in rows if entry], [lead_id for entry, lead_id in rows if not entry]
+        # SQLite has no INSERT or DELETE inside WITH: the criteria run once per statement.
+        cursor.execute(_entering_sql(f"({match_sql})"), [workspace_id, segment_id, now, *match_params, segment_id])
         entered = [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            f"DELETE FROM segment_memberships WHERE segment_id = %s{scope_sql} "
-            f"AND NOT EXISTS (SELECT 1 FROM ({match_sql}) m WHERE m.lead_pk = segment_memberships.lead_id) "
-            "RETURNING lead_id",
-            [segment_id, *scope_params, *match_params],
-        )
+        cursor.execute(_leaving_sql(f"({match_sql})", scope_sql), [segment_id, *scope_params, *match_params])
         exited = [row[0] for row in cursor.fetchall()]
     return entered, exited
 

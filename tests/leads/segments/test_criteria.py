@@ -426,6 +426,14 @@ OPERATOR_CASES = [
     (cond("score", "gte", 49.5), {ADA, CY, FINN}),
     (cond("score", "in", [20, 51]), {BOB, FINN}),
     (cond("score", "not_in", [20, 51]), {ADA, CY, EVE}),
+    # Whole floats are whole numbers; a fraction in a list compares the whole list exactly; far-off numbers still compare.
+    (cond("score", "gte", 50.0), {ADA, CY, FINN}),
+    (cond("score", "in", [20.0, 51.0]), {BOB, FINN}),
+    (cond("score", "in", [50, 50.5]), {CY}),
+    (cond("score", "not_in", [49.5, 51]), {ADA, BOB, CY, EVE}),
+    (cond("score", "lt", 10**15), LIVE),
+    (cond("score", "gt", -(10**15)), LIVE),
+    (cond("score", "eq", 3_000_000_000), set()),
     # Owner.
     (cond("owner", "eq", "<a>"), {ADA, EVE}),
     (cond("owner", "eq", "unassigned"), {BOB, FINN}),

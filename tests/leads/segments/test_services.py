@@ -132,6 +132,32 @@ def test_a_refresh_records_who_entered_and_who_left_with_time_and_reason(workspa
     assert SegmentEvent.objects.filter(segment=segment).count() == 2
 
 
+def test_one_refresh_moves_many_leads_in_and_out_and_runs_both_automations(workspace):
+    leaving = [lead(workspace, name=f"Lea Ving {n}", country="DE") for n in range(3)]
+    coming = [lead(workspace, name=f"Cole Ming {n}", country="FR") for n in range(3)]
+    staying = lead(workspace, name="Stay Put", country="DE")
+    automation = {"onEnter": [{"action": "tag", "tags": ["germany"]}], "onExit": [{"action": "tag", "tags": ["left germany"]}]}
+    segment = make_segment(workspace, GERMANY, automation=automation)
+    Lead.objects.filter(pk__in=[member.pk for member in leaving]).update(country="FR")
+    Lead.objects.filter(pk__in=[newcomer.pk for newcomer in coming]).update(country="DE")
+
+    with committed():
+        assert segment_refresh(segment_id=segment.pk, reason="scheduled refresh") == (3, 3)
+
+    assert member_ids(segment) == {staying.pk, *(newcomer.pk for newcomer in coming)}
+    assert events_of(segment, kind=SegmentEventKind.ENTERED) == [
+        (newcomer.pk, SegmentEventKind.ENTERED, "scheduled refresh") for newcomer in coming
+    ]
+    assert events_of(segment, kind=SegmentEventKind.EXITED) == [
+        (member.pk, SegmentEventKind.EXITED, "scheduled refresh") for member in leaving
+    ]
+    assert [tags_of(newcomer) for newcomer in coming] == [{"germany"}] * 3
+    assert [tags_of(member) for member in leaving] == [{"left germany"}] * 3
+    assert tags_of(staying) == set()
+    segment.refresh_from_db()
+    assert segment.member_count == 4
+
+
 def test_a_refresh_of_a_deleted_segment_does_nothing(workspace):
     segment = make_segment(workspace, SCORE_50)
     segment_id = segment.pk
@@ -194,6 +220,27 @@ def test_an_incremental_refresh_touches_only_the_given_leads_in_every_segment_of
     germany.refresh_from_db()
     assert (member_ids(germany), germany.member_count) == (set(), 0)
     assert lead_segments_refresh(workspace_id=workspace.pk, lead_ids=[], reason="nothing") == {}
+
+
+def test_an_incremental_refresh_moves_one_lead_in_and_another_out_at_once(workspace):
+    leaving = lead(workspace, name="Lea Ving", country="DE")
+    unasked = lead(workspace, name="Not Asked", country="DE")
+    coming = lead(workspace, name="Cole Ming", country="FR")
+    segment = make_segment(workspace, GERMANY)
+    Lead.objects.filter(pk__in=[leaving.pk, unasked.pk]).update(country="FR")
+    Lead.objects.filter(pk=coming.pk).update(country="DE")
+
+    changes = lead_segments_refresh(workspace_id=workspace.pk, lead_ids=[leaving.pk, coming.pk], reason="import fix")
+
+    assert changes == {segment.pk: (1, 1)}
+    # A lead it was not asked about stays until a whole refresh notices.
+    assert member_ids(segment) == {coming.pk, unasked.pk}
+    assert events_of(segment) == [
+        (coming.pk, SegmentEventKind.ENTERED, "import fix"),
+        (leaving.pk, SegmentEventKind.EXITED, "import fix"),
+    ]
+    segment.refresh_from_db()
+    assert segment.member_count == 2
 
 
 def test_leads_from_another_workspace_never_enter_a_segment(workspace, other_workspace):
