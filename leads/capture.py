@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import DataError, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, When
 from django.utils import timezone
 
 from leads.locks import lock_values
@@ -95,14 +95,13 @@ def _normalized(workspace: Workspace, submission: Submission) -> tuple[dict, dic
 
 
 def _find_existing(workspace: Workspace, email: str, phone: str) -> Lead | None:
+    """The oldest live lead with this email, else the oldest with this phone, locked: one query."""
+    if not (email or phone):
+        return None
     live = Lead.objects.filter(workspace=workspace).alive().select_for_update(of=("self",)).select_related("stage", "owner", "company")
-    if email:
-        lead = live.filter(email=email).order_by("created_at").first()
-        if lead is not None:
-            return lead
-    if phone:
-        return live.filter(phone=phone).order_by("created_at").first()
-    return None
+    if email and phone:
+        return live.filter(Q(email=email) | Q(phone=phone)).order_by(Case(When(email=email, then=0), default=1), "created_at").first()
+    return live.filter(email=email).order_by("created_at").first() if email else live.filter(phone=phone).order_by("created_at").first()
 
 
 @dataclass

@@ -214,6 +214,10 @@ def _placement(*, workspace: Workspace, pipeline: Pipeline | None, stage: Stage 
             raise ValidationError({"stageId": "This stage belongs to another pipeline."})
         return stage.pipeline, stage
     if pipeline is None:
+        # The common case (capture with no pipeline named) in one query.
+        first = Stage.objects.select_related("pipeline").filter(workspace=workspace, pipeline__is_default=True).order_by("position").first()
+        if first is not None:
+            return first.pipeline, first
         pipeline, _ = pipeline_ensure_default(workspace=workspace)
     first = pipeline.stages.order_by("position").first()
     return pipeline, first
