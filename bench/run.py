@@ -59,9 +59,8 @@ WHERE l.workspace_id = %(ws)s AND l.deleted_at IS NULL AND upper(c.industry) IN 
 REPEATS = 3
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 API_REQUESTS = 200
-# The issue asks for 100k rows; at the current import speed that alone takes ~10 minutes, so the
-# default run imports 20k and reports rows/s (BENCH_IMPORT_ROWS=100000 for the full figure).
-IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "20000"))
+# The issue's figure: a CSV of 100k rows (BENCH_IMPORT_ROWS=20000 for a quicker run).
+IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
 
 
 def parse_scale(raw: str) -> int:
@@ -198,6 +197,9 @@ def fill(env: dict, url: str, leads: int) -> dict:
                 if (statement and not statement.startswith("--")) or "\n" in statement:
                     conn.execute(statement, params)
         seconds = time.perf_counter() - started
+        # A production table has been vacuumed (autovacuum); a freshly bulk-filled one has not, and
+        # index-only scans would read the heap until it is.
+        conn.execute("VACUUM ANALYZE")
         stage = conn.execute("SELECT id FROM lead_pipeline_stages WHERE pipeline_id = %s ORDER BY position LIMIT 1", [pipeline]).fetchone()[
             0
         ]
