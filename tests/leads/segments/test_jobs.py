@@ -1,7 +1,6 @@
 """Segment background jobs: the beat job refreshing segments whose interval has passed, decay moving leads out
 of score segments, and (on PostgreSQL) a refresh whose query count does not grow with the segment."""
 
-import math
 from datetime import timedelta
 
 import pytest
@@ -205,10 +204,6 @@ def _queries(workspace, count: int) -> dict[str, list[str]]:
     return captured
 
 
-def _event_inserts(queries: list[str]) -> int:
-    return sum(1 for sql in queries if sql.startswith('INSERT INTO "segment_events"'))
-
-
 def test_a_refresh_issues_the_same_queries_for_a_hundred_or_two_thousand_leads(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: the set-based refresh is measured where it runs in production")
@@ -217,7 +212,6 @@ def test_a_refresh_issues_the_same_queries_for_a_hundred_or_two_thousand_leads(d
 
     assert len(large["baseline"]) == len(small["baseline"])
     for name in ("exit", "enter"):
-        # Everything but the enter/exit history is one statement each; the history is inserted 1,000 rows at a time.
-        assert len(large[name]) - _event_inserts(large[name]) == len(small[name]) - _event_inserts(small[name]), name
-        assert (_event_inserts(small[name]), _event_inserts(large[name])) == (1, math.ceil(2000 / 1000)), name
+        # Membership changes and their enter/exit history are one statement each, however many leads move.
+        assert len(large[name]) == len(small[name]), name
         assert len(small[name]) <= 10, small[name]
