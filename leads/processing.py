@@ -3,8 +3,11 @@
 Each step claims its transition with a conditional UPDATE, so a step runs once even when the task
 is delivered twice. Hooks named in settings.LEAD_PROCESSING_HOOKS (enrichment providers, later
 scoring) run between validation and deduplication; a hook raises TransientError for a failure
-worth retrying.
+worth retrying. process_many takes a batch (an import's) through the same steps set-based.
 """
+
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
@@ -81,6 +84,120 @@ def process(lead_id) -> str | None:
                 )
         lead.refresh_from_db()
     return lead.processing_state
+
+
+@dataclass
+class BatchOutcome:
+    ready: list = field(default_factory=list)  # the leads this call moved to ready
+    failed: dict = field(default_factory=dict)  # lead id → the error its hook raised; the lead stays validated
+
+
+def _claim(lead_ids, from_state: str, to_state: str) -> list:
+    """_advance for many leads; returns the ids it moved. Call it in a transaction: the moved rows
+    stay locked until commit, so a concurrent claim of the same step waits, then sees the new
+    state and skips them."""
+    claimed = list(
+        Lead.objects.filter(pk__in=lead_ids, processing_state=from_state)
+        .select_for_update()
+        .order_by("pk")  # one lock order, so claims of overlapping batches cannot deadlock each other
+        .values_list("pk", flat=True)
+    )
+    if claimed:
+        Lead.objects.filter(pk__in=claimed).update(processing_state=to_state, processing_state_at=timezone.now())
+    return claimed
+
+
+def _validate_many(leads: list[Lead]) -> list:
+    """_validate for many leads; returns the ids it moved. The derived fields differ per lead, so
+    one bulk UPDATE writes them, for the leads where they changed: capture derived them already
+    for most leads, and a CASE per row and field costs more than the rest of the batch."""
+    fields = ("email_kind", "phone_country", "validation_warnings")
+    with transaction.atomic():
+        claimed = set(_claim([lead.pk for lead in leads], ProcessingState.RECEIVED, ProcessingState.VALIDATED))
+        changed = []
+        for lead in leads:
+            if lead.pk not in claimed:
+                continue
+            before = [getattr(lead, name) for name in fields]
+            _, lead.phone_country, phone_warnings = assess_phone(lead.phone, lead.workspace.default_region)
+            lead.validation_warnings = lead.validation_warnings + [w for w in phone_warnings if w not in lead.validation_warnings]
+            lead.email_kind = email_kind(lead.email) if lead.email else ""
+            if [getattr(lead, name) for name in fields] != before:
+                changed.append(lead)
+        Lead.objects.bulk_update(changed, fields)
+    return [lead.pk for lead in leads if lead.pk in claimed]
+
+
+def _run_hooks_many(lead_ids, outcome: BatchOutcome) -> list:
+    """Runs the hooks per lead (they are per lead by nature) on the leads re-read after validation,
+    as process() shows them; returns the ids whose hooks passed and records the others as failed."""
+    if not getattr(settings, "LEAD_PROCESSING_HOOKS", ()):
+        return lead_ids
+    for lead in Lead.objects.select_related("workspace").filter(pk__in=lead_ids, processing_state=ProcessingState.VALIDATED):
+        try:
+            _run_hooks(lead)
+        except Exception as error:  # noqa: BLE001 - one lead's hook must not stop the batch
+            outcome.failed[lead.pk] = error
+    return [lead_id for lead_id in lead_ids if lead_id not in outcome.failed]
+
+
+def process_many(lead_ids) -> BatchOutcome:
+    """process() for a batch (an import's) in a number of statements that does not grow with it:
+    each step is claimed for all its leads at once, and scoring and segments run once per
+    workspace. Every lead ends as process() would leave it, with the same `processed` activity;
+    deleted leads and leads past these steps are left alone. A lead whose hook raises stays
+    validated and is returned in `failed`, for the caller to retry alone; the others go on."""
+    from leads.segments.services import lead_segments_refresh
+    from scoring.services import leads_rescore
+
+    outcome = BatchOutcome()
+    leads = list(Lead.objects.select_related("workspace").filter(pk__in=list(dict.fromkeys(lead_ids)), deleted_at__isnull=True))
+    trails: dict = {lead.pk: [] for lead in leads}
+    initially = defaultdict(list)
+    for lead in leads:
+        initially[lead.processing_state].append(lead)
+
+    # As in process(), a lead that a concurrent call validated first is left to that call.
+    validated = _validate_many(initially[ProcessingState.RECEIVED]) if initially[ProcessingState.RECEIVED] else []
+    for lead_id in validated:
+        trails[lead_id].append(ProcessingState.VALIDATED)
+    hooked = _run_hooks_many(validated + [lead.pk for lead in initially[ProcessingState.VALIDATED]], outcome)
+    if hooked:
+        with transaction.atomic():
+            for lead_id in _claim(hooked, ProcessingState.VALIDATED, ProcessingState.DEDUPLICATED):
+                trails[lead_id].append(ProcessingState.DEDUPLICATED)
+
+    # Re-read after the hooks (which may change a lead) as process() does: the activity shows the
+    # warnings as they are now, and a lead a concurrent call took further is not scored here.
+    workspace_of, warnings_of, by_workspace = {}, {}, defaultdict(list)
+    candidates = hooked + [lead.pk for lead in initially[ProcessingState.DEDUPLICATED]]
+    if candidates:
+        for lead_id, workspace_id, warnings in Lead.objects.filter(
+            pk__in=candidates, processing_state=ProcessingState.DEDUPLICATED
+        ).values_list("pk", "workspace_id", "validation_warnings"):
+            workspace_of[lead_id], warnings_of[lead_id] = workspace_id, warnings
+            by_workspace[workspace_id].append(lead_id)
+    for workspace_id, ids in by_workspace.items():
+        # leads_rescore returns a change for each lead whose score or band it changed: process()
+        # marks exactly those "scored".
+        for change in leads_rescore(workspace_id=workspace_id, lead_ids=ids, reason="captured"):
+            trails[change.lead_id].append("scored")
+        lead_segments_refresh(workspace_id=workspace_id, lead_ids=ids, reason="captured")
+    if workspace_of:
+        with transaction.atomic():
+            outcome.ready = _claim(list(workspace_of), ProcessingState.DEDUPLICATED, ProcessingState.READY)
+            LeadActivity.objects.bulk_create(
+                [
+                    LeadActivity(
+                        workspace_id=workspace_of[lead_id],
+                        lead_id=lead_id,
+                        type=ActivityType.PROCESSED,
+                        data={"states": [*trails[lead_id], ProcessingState.READY], "warnings": warnings_of[lead_id]},
+                    )
+                    for lead_id in outcome.ready
+                ]
+            )
+    return outcome
 
 
 def mark_failed(lead_id) -> None:
