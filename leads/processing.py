@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -139,6 +140,19 @@ def _run_hooks_many(lead_ids, outcome: BatchOutcome) -> list:
         except Exception as error:  # noqa: BLE001 - one lead's hook must not stop the batch
             outcome.failed[lead.pk] = error
     return [lead_id for lead_id in lead_ids if lead_id not in outcome.failed]
+
+
+def leads_waiting_with(lead_id, *, limit: int) -> list:
+    """Other leads of `lead_id`'s workspace still waiting to be processed (received), oldest first."""
+    if limit <= 0:
+        return []
+    workspace = Lead.objects.filter(pk=lead_id).values("workspace_id")[:1]
+    return list(
+        Lead.objects.filter(workspace_id=Subquery(workspace), processing_state=ProcessingState.RECEIVED, deleted_at__isnull=True)
+        .exclude(pk=lead_id)
+        .order_by("processing_state_at")
+        .values_list("pk", flat=True)[:limit]
+    )
 
 
 def process_many(lead_ids) -> BatchOutcome:

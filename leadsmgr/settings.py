@@ -191,6 +191,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # Lead processing after capture (leads/processing.py). Hooks run between validation and dedup.
 LEAD_PROCESSING_HOOKS: list[str] = []
 LEAD_PROCESSING_MAX_RETRIES = int(os.environ.get("LEAD_PROCESSING_MAX_RETRIES", "5"))
+# A processing task also takes up to this many leads of the workspace waiting behind its own (0 = none).
+LEAD_PROCESSING_CATCH_UP = int(os.environ.get("LEAD_PROCESSING_CATCH_UP", "200"))
 LEAD_PROCESSING_STALL_SECONDS = int(os.environ.get("LEAD_PROCESSING_STALL_SECONDS", "120"))
 WEBHOOK_SUBMISSION_RETENTION_DAYS = int(os.environ.get("WEBHOOK_SUBMISSION_RETENTION_DAYS", "30"))
 # Inbound webhook limits: body size, and requests per minute per key and per client IP.
