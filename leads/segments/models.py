@@ -53,8 +53,8 @@ class SegmentMembership(models.Model):
 
     class Meta:
         db_table = "segment_memberships"
+        # (segment, lead) is unique; a lead's memberships are found by the lead foreign key's own index.
         constraints = [models.UniqueConstraint(fields=["segment", "lead"], name="segmentmembership_unique")]
-        indexes = [models.Index(fields=["lead"], name="segmentmembership_lead")]
 
     def __str__(self) -> str:
         return f"{self.lead_id} in {self.segment_id}"
