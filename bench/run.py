@@ -291,6 +291,8 @@ def ensure_wrk() -> str:
     return found
 
 
+# Numbers each wrk run (BENCH_RUN in the Lua scripts) so emails and phones never repeat; a reused
+# database continues from the runs it has seen (FILL_STATE), so its leads are new too.
 _wrk_runs = 0
 
 
@@ -863,6 +865,8 @@ def main() -> None:
         manage(env, "collectstatic", "--noinput", "-v", "0")
         if reuse:
             data = json.loads(FILL_STATE.read_text())
+            global _wrk_runs
+            _wrk_runs = data.get("wrk_runs", 0)
             say(f"reusing the filled database ({data['scale']:,} leads)")
         else:
             data = {**fill(env, url, scale), "scale": scale}
@@ -876,6 +880,8 @@ def main() -> None:
                 say(label.format(import_rows=IMPORT_ROWS) + " ...")
                 rows += run(env, url, data, wrk)
     finally:
+        if FILL_STATE.exists() and (os.environ.get("BENCH_KEEP_DB") == "1" or reuse):
+            FILL_STATE.write_text(json.dumps({**json.loads(FILL_STATE.read_text()), "wrk_runs": _wrk_runs}))
         if os.environ.get("BENCH_KEEP_DB") != "1" and os.environ.get("BENCH_REUSE_DB") != "1":
             drop_database(url)
             FILL_STATE.unlink(missing_ok=True)
