@@ -1,14 +1,19 @@
-"""CSV export of a lead queryset, streamed: leads are read in chunks, one query per chunk for the
-lead and its company, stage, pipeline and owner, and one for the chunk's tags."""
+"""CSV export of a lead queryset, streamed: the leads' columns (with their company, stage,
+pipeline and owner) are read as plain tuples through a database cursor, never as model instances,
+and each chunk of EXPORT_CHUNK_SIZE leads takes one more query for its tags."""
 
 import csv
 import json
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import islice
 
-from django.db.models import Prefetch, QuerySet
+from django.db import connections
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
-from leads.models import Lead, Tag
+from leads.models import Lead, LeadTag
 from leads.services import DISPLAY_NAMES_KEY
 from workspaces.models import Workspace
 
@@ -36,6 +41,31 @@ EXPORT_COLUMNS = (
     "created at",
     "custom fields",
 )
+# What a lead's line is made of, read in one query with its company, stage, pipeline and owner.
+_LEAD_FIELDS = (
+    "id",
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company__name",
+    "title",
+    "department",
+    "stage__name",
+    "pipeline__name",
+    "source_type",
+    "owner__email",
+    "score",
+    "status",
+    "lifecycle_stage",
+    "created_at",
+    "custom_fields",
+)
+
+
+# json.dumps(value, ensure_ascii=False) without building an encoder for each lead.
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def escape_formula(value: str) -> str:
@@ -50,55 +80,52 @@ class _Line:
         return line
 
 
-def _custom_fields(lead: Lead) -> str:
+def _custom_fields(custom_fields: dict) -> str:
     """The lead's custom fields as a JSON object keyed by the names people see."""
-    display_names = lead.custom_fields.get(DISPLAY_NAMES_KEY) or {}
+    display_names = custom_fields.get(DISPLAY_NAMES_KEY) or {}
     shown: dict = {}
-    for key, value in lead.custom_fields.items():
+    for key, value in custom_fields.items():
         if key == DISPLAY_NAMES_KEY:
             continue
         name = display_names.get(key) or key
         shown[key if name in shown else name] = value
-    return json.dumps(shown, ensure_ascii=False) if shown else ""
+    return _to_json(shown) if shown else ""
 
 
-def _row(lead: Lead) -> list:
-    text = [
-        str(lead.pk),
-        lead.name,
-        lead.first_name,
-        lead.last_name,
-        lead.email,
-        lead.phone,
-        lead.company.name if lead.company else "",
-        lead.title,
-        lead.department,
-        lead.stage.name,
-        lead.pipeline.name,
-        lead.source_type,
-        lead.owner.email if lead.owner else "",
-    ]
-    after_score = [
-        ",".join(tag.name for tag in lead.tags.all()),
-        lead.status,
-        lead.lifecycle_stage,
-        lead.created_at.isoformat(),
-        _custom_fields(lead),
-    ]
-    return [*map(escape_formula, text), lead.score, *map(escape_formula, after_score)]
+def _tag_names(lead_ids: list, *, using: str) -> dict:
+    """Each lead's tag names, comma-joined in name order (sorted by the database, like the lead pages)."""
+    chunk = lead_ids
+    if connections[using].vendor == "postgresql":
+        # The ids as one array parameter: as 2,000 separate ones (each handled by Django, then by
+        # psycopg) the tags took four times as long to read.
+        chunk = RawSQL("SELECT UNNEST(%s::uuid[])", [lead_ids])
+    names = defaultdict(list)
+    tags = LeadTag.objects.using(using).filter(lead_id__in=chunk).order_by("tag__name").values_list("lead_id", "tag__name")
+    for lead_id, name in tags:
+        names[lead_id].append(name)
+    return {lead_id: ",".join(lead_names) for lead_id, lead_names in names.items()}
+
+
+def _row(values: tuple, tags: str) -> list:
+    (
+        lead_id, name, first_name, last_name, email, phone, company, title, department,
+        stage, pipeline, source, owner_email, score, status, lifecycle_stage, created_at, custom_fields,
+    ) = values  # fmt: skip
+    text = (name, first_name, last_name, email, phone, company or "", title, department, stage, pipeline, source, owner_email or "")
+    after_score = (tags, status, lifecycle_stage, created_at.isoformat(), _custom_fields(custom_fields))
+    return [str(lead_id), *map(escape_formula, text), score, *map(escape_formula, after_score)]
 
 
 def leads_export_rows(*, queryset: QuerySet[Lead]) -> Iterator[str]:
-    """The header line, then one CSV line per lead of `queryset`, in its order."""
+    """The header line, then one CSV line per lead of `queryset`, in its order and with its filters."""
     writer = csv.writer(_Line())
     yield writer.writerow(EXPORT_COLUMNS)
-    leads = (
-        queryset.select_related("company", "stage", "pipeline", "owner")
-        .prefetch_related(None)
-        .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
-    )
-    for lead in leads.iterator(chunk_size=EXPORT_CHUNK_SIZE):
-        yield writer.writerow(_row(lead))
+    # A server-side cursor on PostgreSQL (chunked reads on SQLite) keeps memory to one chunk.
+    rows = queryset.prefetch_related(None).values_list(*_LEAD_FIELDS).iterator(chunk_size=EXPORT_CHUNK_SIZE)
+    while chunk := list(islice(rows, EXPORT_CHUNK_SIZE)):
+        tags = _tag_names([values[0] for values in chunk], using=queryset.db)
+        for values in chunk:
+            yield writer.writerow(_row(values, tags.get(values[0], "")))
 
 
 def leads_export_filename(*, workspace: Workspace, at: datetime) -> str:
