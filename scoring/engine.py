@@ -54,11 +54,13 @@ Bands
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from scoring.config import Band, Condition, DecayConfig, EventCondition, Range, ScoringModelConfig, Thresholds
@@ -66,6 +68,11 @@ from scoring.config import Band, Condition, DecayConfig, EventCondition, Range, 
 PAGEVIEW = "pageview"
 _SECONDS_PER_DAY = 86400
 _LEADING_NUMBER = re.compile(r"^\s*[$€£]?\s*([-+]?\d[\d,]*(?:\.\d+)?)")
+# isinstance with a tuple of types: the same test as `list | tuple | …`, but quicker in the per-lead hot path.
+_COLLECTIONS = (list, tuple, set, frozenset)
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+_by_event_time = attrgetter("at")
+_by_session_start = attrgetter("started_at")
 
 
 # --------------------------------------------------------------------------------------------------------------------------
@@ -194,9 +201,10 @@ class Breakdown:
 # --------------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Contribution:
-    """Points earned at one instant: the unit decay works on."""
+    """Points earned at one instant: the unit decay works on. Not frozen: several are made per lead and per rule, and a
+    frozen dataclass pays for each field it sets."""
 
     points: float
     at: datetime
@@ -211,8 +219,12 @@ def score(facts: LeadFacts, model: ScoringModelConfig, at: datetime) -> Breakdow
     if at.tzinfo is None:
         raise ValueError("`at` must be timezone-aware.")
     # What happened after `at` had not happened yet at `at`.
-    events = sorted((event for event in facts.events if event.at <= at), key=lambda event: event.at)
-    sessions = sorted((session for session in facts.sessions if session.started_at <= at), key=lambda session: session.started_at)
+    events = sorted((event for event in facts.events if event.at <= at), key=_by_event_time)
+    sessions = sorted((session for session in facts.sessions if session.started_at <= at), key=_by_session_start)
+    # Each rule looks up its event's occurrences (oldest first) instead of scanning every event.
+    by_name: dict[str, list[EventFact]] = {}
+    for event in events:
+        by_name.setdefault(event.name, []).append(event)
     decay_factor = _decay_factor(model.decay, at)
 
     demographic = tuple(_demographic_lines(facts.fields, model))
@@ -220,7 +232,7 @@ def score(facts: LeadFacts, model: ScoringModelConfig, at: datetime) -> Breakdow
 
     behavioral: list[BehavioralLine] = []
     contributions: list[_Contribution] = []
-    for line, earned in _behavioral(events, sessions, model, at, decay_factor):
+    for line, earned in _behavioral(by_name, sessions, model, at, decay_factor):
         behavioral.append(line)
         contributions.extend(earned)
     behavioral_exact = sum(item.points for item in contributions)
@@ -234,11 +246,11 @@ def score(facts: LeadFacts, model: ScoringModelConfig, at: datetime) -> Breakdow
     behavioral_total = _round_half_up(behavioral_exact)
     decay = _round_half_up(decayed) - behavioral_total
 
-    negative_lines = tuple(_negative_lines(facts, events, sessions, model, at))
+    negative_lines = tuple(_negative_lines(facts, events, by_name, sessions, model, at))
     negative = _round_half_up(sum(line.points for line in negative_lines))
 
     subtotal = max(0, demographic_total + behavioral_total + decay + negative)
-    boosts = tuple(_boost_lines(facts.fields, events, model, at, subtotal))
+    boosts = tuple(_boost_lines(facts.fields, by_name, model, at, subtotal))
 
     before_cap = demographic_total + behavioral_total + decay + negative + sum(line.points for line in boosts)
     cap = 0
@@ -262,6 +274,20 @@ def score(facts: LeadFacts, model: ScoringModelConfig, at: datetime) -> Breakdow
     )
 
 
+def fields_read(model: ScoringModelConfig) -> frozenset[str]:
+    """The ``LeadFacts.fields`` keys ``score`` can read with ``model``: a caller gathering facts for many leads may leave out
+    every other key without changing any result."""
+    config = model.demographic
+    names = {rule.condition.field for _, rules in config.factor_lists() for rule in rules}
+    names |= {rule.condition.field for rule in config.fields}
+    names |= {boost.condition.field for boost in model.boosts if isinstance(boost.condition, Condition)}
+    if config.email_quality:
+        names.add("email_kind")
+    if config.phone:
+        names |= {"phone", "phone_valid"}
+    return frozenset(names)
+
+
 def band_for(score: float, thresholds: Thresholds) -> Band | None:
     """The band containing ``score``; None when it falls in a gap or outside every band."""
     return next((band for band in thresholds.bands if band.contains(score)), None)
@@ -282,14 +308,21 @@ def crossed(previous_band: Band | None, new_band: Band | None) -> Band | None:
 
 def _decay_factor(decay: DecayConfig, at: datetime) -> DecayFactor:
     """contribution -> the share of its points left at ``at``."""
+    if not decay.enabled or decay.half_life_days is None:
+        return _undecayed
+    half_life_days = decay.half_life_days
 
     def factor(contribution: _Contribution) -> float:
-        if not decay.enabled or not contribution.decays or decay.half_life_days is None:
+        if not contribution.decays:
             return 1.0
         age_days = (at - contribution.at).total_seconds() / _SECONDS_PER_DAY
-        return 0.5 ** (age_days / decay.half_life_days)
+        return 0.5 ** (age_days / half_life_days)
 
     return factor
+
+
+def _undecayed(contribution: _Contribution) -> float:
+    return 1.0
 
 
 # ---- demographic ---------------------------------------------------------------------------------------------------------
@@ -298,9 +331,10 @@ def _decay_factor(decay: DecayConfig, at: datetime) -> DecayFactor:
 def _demographic_lines(fields: Mapping[str, Any], model: ScoringModelConfig) -> Iterable[DemographicLine]:
     config = model.demographic
     for factor, rules in config.factor_lists():
-        rule = next((rule for rule in rules if _condition_holds(rule.condition, fields)), None)
-        if rule is not None:
-            yield DemographicLine(factor, fields.get(rule.condition.field), rule.points)
+        for rule in rules:  # the first matching rule of each list
+            if _condition_holds(rule.condition, fields):
+                yield DemographicLine(factor, fields.get(rule.condition.field), rule.points)
+                break
 
     email_kind = fields.get("email_kind") or ""
     email_rule = next((rule for rule in config.email_quality if rule.kind == email_kind), None)
@@ -326,13 +360,24 @@ def _condition_holds(condition: Condition, fields: Mapping[str, Any]) -> bool:
     value = fields.get(condition.field)
     if condition.exists is not None:
         return _present(value) == condition.exists
-    items = value if isinstance(value, list | tuple | set | frozenset) else [value]
+    if isinstance(value, _COLLECTIONS):
+        return any(_item_holds(condition, item) for item in value)
+    return _item_holds(condition, value)
+
+
+def _item_holds(condition: Condition, item: Any) -> bool:
+    """A Range / Match condition tested on one value (a list value holds when any of its items does)."""
     if condition.range is not None:
-        return any(_in_range(condition.range, item) for item in items)
+        return _in_range(condition.range, item)
     if condition.pattern is not None:
-        return any(_scalar(item) and condition.pattern.search(str(item)) for item in items)
-    wanted = {_folded(text) for text in condition.values or ()}
-    return any(_scalar(item) and _folded(str(item)) in wanted for item in items)
+        return _scalar(item) and condition.pattern.search(str(item))
+    return _scalar(item) and _folded(str(item)) in _folded_values(condition.values or ())
+
+
+@functools.lru_cache(maxsize=1024)
+def _folded_values(values: tuple[str, ...]) -> frozenset[str]:
+    """A match list's folded values, once per list rather than once per lead (a model's lists are few and never change)."""
+    return frozenset(_folded(text) for text in values)
 
 
 def _present(value: Any) -> bool:
@@ -340,13 +385,13 @@ def _present(value: Any) -> bool:
         return False
     if isinstance(value, str):
         return bool(value.strip())
-    if isinstance(value, list | tuple | set | frozenset | dict):
+    if isinstance(value, _CONTAINERS):
         return bool(value)
     return True
 
 
 def _scalar(value: Any) -> bool:
-    return _present(value) and not isinstance(value, dict | list | tuple | set | frozenset)
+    return _present(value) and not isinstance(value, _CONTAINERS)
 
 
 def _folded(text: str) -> str:
@@ -385,14 +430,20 @@ def _counted(occurrences: Sequence[EventFact], max_occurrences: int | None, wind
 
 
 def _behavioral(
-    events: Sequence[EventFact], sessions: Sequence[SessionFact], model: ScoringModelConfig, at: datetime, decay_factor: DecayFactor
+    by_name: Mapping[str, Sequence[EventFact]],
+    sessions: Sequence[SessionFact],
+    model: ScoringModelConfig,
+    at: datetime,
+    decay_factor: DecayFactor,
 ) -> Iterable[tuple[BehavioralLine, list[_Contribution]]]:
-    """(line, contributions) for every behavioural factor the lead scores on."""
+    """(line, contributions) for every behavioural factor the lead scores on; ``by_name`` holds each event name's
+    occurrences up to ``at``, oldest first."""
     config = model.behavioral
-    excluded = set(model.decay.exclude_events)
+    excluded = model.decay.exclude_events
 
     for rule in config.events:
-        counted = _counted([event for event in events if event.name == rule.name], rule.max_occurrences, rule.window_days, at)
+        occurrences = by_name.get(rule.name)
+        counted = _counted(occurrences, rule.max_occurrences, rule.window_days, at) if occurrences else None
         if counted:
             decays = rule.name not in excluded
             yield (
@@ -402,14 +453,12 @@ def _behavioral(
 
     # Each pageview counts for the first rule whose pattern it matches.
     by_rule: list[list[EventFact]] = [[] for _ in config.pageviews]
-    for event in events:
-        if event.name != PAGEVIEW:
-            continue
+    for event in by_name.get(PAGEVIEW, ()):
         index = next((index for index, rule in enumerate(config.pageviews) if rule.url_pattern.search(event.url)), None)
         if index is not None:
             by_rule[index].append(event)
     for rule, matched in zip(config.pageviews, by_rule, strict=True):
-        counted = _counted(matched, rule.max_occurrences, rule.window_days, at)
+        counted = _counted(matched, rule.max_occurrences, rule.window_days, at) if matched else None
         if counted:
             yield (
                 BehavioralLine(f"{PAGEVIEW}:{rule.url_pattern.source}", len(counted), rule.points * len(counted)),
@@ -448,10 +497,16 @@ def _behavioral(
 
 
 def _negative_lines(
-    facts: LeadFacts, events: Sequence[EventFact], sessions: Sequence[SessionFact], model: ScoringModelConfig, at: datetime
+    facts: LeadFacts,
+    events: Sequence[EventFact],
+    by_name: Mapping[str, Sequence[EventFact]],
+    sessions: Sequence[SessionFact],
+    model: ScoringModelConfig,
+    at: datetime,
 ) -> Iterable[BehavioralLine]:
     for rule in model.negative.events:
-        counted = _counted([event for event in events if event.name == rule.name], rule.max_occurrences, rule.window_days, at)
+        occurrences = by_name.get(rule.name)
+        counted = _counted(occurrences, rule.max_occurrences, rule.window_days, at) if occurrences else None
         if counted:
             yield BehavioralLine(rule.name, len(counted), rule.points * len(counted))
 
@@ -475,12 +530,12 @@ def _negative_lines(
 
 
 def _boost_lines(
-    fields: Mapping[str, Any], events: Sequence[EventFact], model: ScoringModelConfig, at: datetime, subtotal: int
+    fields: Mapping[str, Any], by_name: Mapping[str, Sequence[EventFact]], model: ScoringModelConfig, at: datetime, subtotal: int
 ) -> Iterable[BoostLine]:
     for boost in model.boosts:
         condition = boost.condition
         if isinstance(condition, EventCondition):
-            holds = bool(_counted([event for event in events if event.name == condition.event], None, condition.window_days, at))
+            holds = bool(_counted(by_name.get(condition.event, ()), None, condition.window_days, at))
         else:
             holds = _condition_holds(condition, fields)
         if not holds:

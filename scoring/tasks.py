@@ -40,7 +40,7 @@ def rescore_workspace(workspace_id, *, reason: str, at=None, batch_size: int = R
     """Rescores every live lead of the workspace at one instant, batch by batch (keyset by id, a
     fixed number of queries per batch). Returns how many scores changed."""
     from leads.segments.services import lead_segments_refresh
-    from scoring.services import leads_rescore
+    from scoring.services import leads_rescore_changed_ids
 
     at = at or timezone.now()
     changed, after = 0, None
@@ -51,11 +51,11 @@ def rescore_workspace(workspace_id, *, reason: str, at=None, batch_size: int = R
         if not ids:
             return changed
         # A lead being rescored right now by an event is skipped: that rescoring is current anyway.
-        changes = leads_rescore(workspace_id=workspace_id, lead_ids=ids, reason=reason, at=at, skip_locked=True)
-        if changes:
-            # A score that decayed can take a lead out of (or into) a segment.
-            lead_segments_refresh(workspace_id=workspace_id, lead_ids=[change.lead_id for change in changes], reason=reason, now=at)
-        changed += len(changes)
+        changed_ids = leads_rescore_changed_ids(workspace_id=workspace_id, lead_ids=ids, reason=reason, at=at, skip_locked=True)
+        if changed_ids:
+            # A score that decayed can take a lead out of (or into) a segment: one refresh per batch, for its changed leads.
+            lead_segments_refresh(workspace_id=workspace_id, lead_ids=changed_ids, reason=reason, now=at)
+        changed += len(changed_ids)
         after = ids[-1]
 
 

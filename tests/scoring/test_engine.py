@@ -1,5 +1,6 @@
 """The pure scoring engine: every rule kind, decay at chosen instants, negative rules, boosts, the total's parts, bands."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.config import parse_model, parse_thresholds
-from scoring.engine import EventFact, LeadFacts, SessionFact, as_number, band_for, crossed, score
+from scoring.engine import EventFact, LeadFacts, SessionFact, as_number, band_for, crossed, fields_read, score
 from scoring.presets import SEED_000_MODEL, default_model, threshold_preset
 
 AT = datetime(2026, 1, 12, 14, 22, tzinfo=UTC)  # seed 000's example lead was last seen then
@@ -678,6 +679,66 @@ def test_with_no_new_facts_the_seed_model_score_only_falls(facts, later_days):
     # Seen from after every fact, time only decays points and lengthens inactivity under seed 000's model.
     start = AT + 30 * DAY
     assert score(facts, default_model(), start + later_days * DAY).total_score <= score(facts, default_model(), start).total_score
+
+
+# Every kind of field rule, so that leaving out what fields_read does not name would show.
+EVERY_FIELD_MODEL = parse_model(
+    {
+        "demographic": {
+            **SEED_000_MODEL["demographic"],
+            "country": [{"match": ["US", "CA"], "points": 4}],
+            "emailQuality": [{"kind": "business", "points": 10}, {"kind": "free", "points": -3}],
+            "phone": [{"valid": True, "points": 5}, {"valid": False, "points": -5}],
+            "fields": [
+                {"field": "tags", "match": ["vip"], "points": 9},
+                {"field": "custom.budget", "range": [10000, None], "points": 12},
+                {"field": "department", "exists": True, "points": 2},
+            ],
+        },
+        "boosts": [{"condition": {"field": "status", "match": ["working"]}, "bonus": 6}],
+    }
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    facts=facts_strategy,
+    more_fields=st.fixed_dictionaries(
+        {
+            "name": st.sampled_from(["Jane Roe", ""]),
+            "country": st.sampled_from(["US", "FR", ""]),
+            "phone": st.sampled_from(["+1 415 555 0134", "555", ""]),
+            "phone_valid": st.booleans(),
+            "department": st.sampled_from(["Sales", ""]),
+            "status": st.sampled_from(["new", "working"]),
+        }
+    ),
+    model=st.sampled_from([default_model(), PROPERTY_MODEL, EVERY_FIELD_MODEL]),
+    offset_days=st.floats(min_value=-60, max_value=400, allow_nan=False),
+)
+def test_fields_the_model_does_not_read_change_nothing(facts, more_fields, model, offset_days):
+    # Rescoring reads only fields_read(model) for each lead; the breakdown must be the one all fields give.
+    every_field = replace(facts, fields={**facts.fields, **more_fields})
+    only_read = replace(every_field, fields={key: value for key, value in every_field.fields.items() if key in fields_read(model)})
+    at = AT + offset_days * DAY
+    assert score(only_read, model, at).to_dict() == score(every_field, model, at).to_dict()
+
+
+def test_fields_read_names_each_field_a_rule_tests():
+    assert fields_read(default_model()) == {"title", "company.size", "company.industry"}
+    assert fields_read(EVERY_FIELD_MODEL) == {
+        "title",
+        "company.size",
+        "company.industry",
+        "country",
+        "email_kind",
+        "phone",
+        "phone_valid",
+        "tags",
+        "custom.budget",
+        "department",
+        "status",
+    }
 
 
 # ---- bands and crossings -------------------------------------------------------------------------------------------------

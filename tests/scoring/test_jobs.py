@@ -14,10 +14,16 @@ from django.utils import timezone
 
 from leads.models import Lead
 from leads.services import lead_delete
+from leads.tracking.models import TrackEvent, TrackSession
+from scoring import engine
+from scoring.config import CORE_FIELDS
+from scoring.engine import EventFact, LeadFacts, SessionFact
 from scoring.models import ScoreChange
+from scoring.presets import default_model_json
+from scoring.services import active_model, score_breakdown, scoring_model_update
 from scoring.tasks import rescore_all_leads, rescore_workspace, rescore_workspace_task
 from tests.leads.factories import make_lead
-from tests.leads.tracking.factories import custom, server_post
+from tests.leads.tracking.factories import Browser, custom, identify, make_site, pageview, server_post
 from tests.scoring.test_services import FIT, FIT_SCORE, band_activities, listening
 from workspaces.models import Role
 
@@ -175,3 +181,127 @@ def test_a_lead_locked_by_another_transaction_is_skipped_and_rescored_next_time(
     assert scores([busy, free]) == [75, 34]
     assert rescore_workspace(workspace.pk, reason="decay", at=at) == 1
     assert scores([busy, free]) == [34, 34]
+
+
+# The batch path scores as the engine does (facts read in bulk, only the fields the model reads)
+
+EVERY_RULE_MODEL = {
+    **default_model_json(),
+    "demographic": {
+        **default_model_json()["demographic"],
+        "country": [{"match": ["US", "CA"], "points": 4}],
+        "emailQuality": [{"kind": "business", "points": 10}, {"kind": "free", "points": -3}],
+        "phone": [{"valid": True, "points": 5}, {"valid": False, "points": -5}],
+        "fields": [
+            {"field": "tags", "match": ["vip"], "points": 9},
+            {"field": "custom.budget", "range": [10000, None], "points": 12},
+            {"field": "company.name", "exists": True, "points": 2},
+            {"field": "department", "match": "sales", "points": 3},
+        ],
+    },
+    "boosts": [
+        {"condition": {"field": "custom.budget", "range": [50000, None]}, "multiplier": 1.2},
+        {"condition": {"event": "webinar", "window": "60d"}, "bonus": 4},
+    ],
+}
+
+
+def engine_facts(lead: Lead) -> LeadFacts:
+    """The lead's facts as scoring.engine documents them, from the model objects: every core field,
+    the custom fields, every event and session."""
+    lead = Lead.objects.select_related("company").get(pk=lead.pk)
+    fields = {name: getattr(lead, name) for name in CORE_FIELDS if "." not in name and name not in ("tags", "phone_valid")}
+    fields.update({name: getattr(lead.company, name.split(".")[1]) if lead.company else None for name in CORE_FIELDS if "." in name})
+    fields["phone_valid"] = bool(lead.phone) and bool(lead.phone_country)
+    fields["tags"] = list(lead.lead_tags.values_list("tag__name", flat=True))
+    fields.update({f"custom.{key}": value for key, value in lead.custom_fields.items() if not key.startswith("_")})
+    events = [EventFact(event.name, event.occurred_at, event.url) for event in TrackEvent.objects.filter(lead=lead, is_bot=False)]
+    sessions = [
+        SessionFact(session.started_at, (session.ended_at - session.started_at).total_seconds(), session.pageviews)
+        for session in TrackSession.objects.filter(lead=lead, is_bot=False)
+    ]
+    return LeadFacts(fields, lead.created_at, tuple(events), tuple(sessions), lead.last_activity_at)
+
+
+def test_the_job_stores_the_score_and_band_the_engine_gives_each_lead(workspace, api):
+    scoring_model_update(workspace=workspace, config=EVERY_RULE_MODEL)
+    leads = [
+        make_lead(workspace, **FIT, country="US", phone="+1 415 555 0134", tags=["vip"], custom_fields={"budget": 60000}),
+        make_lead(workspace, name="Sam Poe", email="sam@gmail.com", phone="555", department="Sales", custom_fields={"budget": 20000}),
+        make_lead(workspace, title="Data Analyst", company={"name": "Tiny", "size": "5"}, country="FR", tags=["newsletter"]),
+        make_lead(workspace, name="Idle Person", email="idle@example.org"),
+        make_lead(workspace, **FIT, email="visits@acme.io"),
+    ]
+    post_events(api, leads[:2], "pricing_page_viewed", "demo_requested", "webinar", "unsubscribed")
+    post_events(api, [leads[2]], "email_opened", "email_opened", "feature_explored")
+    browser = Browser(make_site(workspace))
+    sent = browser.send(
+        identify(email=leads[4].email), pageview("https://www.example.com/pricing"), pageview("https://www.example.com/docs/a")
+    )
+    assert sent.status_code == 202
+    at = timezone.now() + timedelta(days=40)
+
+    rescore_workspace(workspace.pk, reason="decay", at=at, batch_size=2)
+
+    model = active_model(workspace_id=workspace.pk)
+    stored = {lead.pk: (lead.score, lead.score_band) for lead in Lead.objects.filter(pk__in=[lead.pk for lead in leads])}
+    expected = {}
+    for lead in leads:
+        total = engine.score(engine_facts(lead), model.config, at).total_score
+        expected[lead.pk] = (total, getattr(engine.band_for(total, model.thresholds), "stage", ""))
+    assert stored == expected
+    assert len(set(stored.values())) >= 4  # the leads differ, so a mix-up between them would show
+    for lead in leads:
+        assert score_breakdown(lead=lead, at=at)["totalScore"] == stored[lead.pk][0]
+
+
+def test_each_change_is_written_once_with_its_history_and_band_crossing(workspace, api):
+    engaged = engaged_leads(workspace, api, 3)  # 75, mql
+    never_scored = make_lead(workspace, **FIT)  # processing never ran: 0, no band
+    rescore_workspace(workspace.pk, reason="now", at=timezone.now())  # only the never scored lead changes
+    later = timezone.now() + NINETY_DAYS
+
+    assert rescore_workspace(workspace.pk, reason="decay", at=later, batch_size=2) == 4
+
+    written = ScoreChange.objects.filter(reason="decay")
+    assert sorted(
+        (row.lead_id, row.previous_score, row.new_score, row.previous_band, row.new_band, row.threshold_crossed) for row in written
+    ) == sorted([(lead.pk, 75, 34, "mql", "warm", "warm") for lead in engaged] + [(never_scored.pk, 45, 30, "warm", "warm", "")])
+    assert set(written.values_list("model_version", flat=True)) == {1}
+    for lead in engaged:
+        assert band_activities(lead)[-1] == {
+            "fromBand": "mql",
+            "toBand": "warm",
+            "fromScore": 75,
+            "toScore": 34,
+            "reason": "decay",
+            "lifecycleStage": None,
+        }
+    assert len(band_activities(never_scored)) == 1  # its first scoring's, none for a change within warm
+    assert rescore_workspace(workspace.pk, reason="decay", at=later, batch_size=2) == 0
+    assert ScoreChange.objects.filter(reason="decay").count() == 4
+
+
+def test_crossing_into_mql_qualifies_a_lead_at_the_scoring_instant_once(workspace, api):
+    [qualified] = engaged_leads(workspace, api, 1)  # 75, mql: qualified when its events were processed
+    first_qualified_at = Lead.objects.get(pk=qualified.pk).qualified_at
+    scoring_model_update(
+        workspace=workspace,
+        thresholds={
+            "stages": [
+                {"stage": "cold", "minScore": 0, "maxScore": 39},
+                {"stage": "mql", "minScore": 40, "maxScore": 69, "lifecycleStage": "mql"},
+                {"stage": "sql", "minScore": 70, "lifecycleStage": "sql"},
+            ]
+        },
+    )
+    fresh = make_lead(workspace, **FIT)  # 45 once scored
+    at = timezone.now() + timedelta(minutes=5)
+
+    assert rescore_workspace(workspace.pk, reason="thresholds", at=at) == 2
+
+    fresh.refresh_from_db()
+    qualified.refresh_from_db()
+    assert (fresh.score, fresh.score_band, fresh.lifecycle_stage, fresh.qualified_at) == (45, "mql", "mql", at)
+    assert (qualified.score, qualified.score_band, qualified.lifecycle_stage) == (75, "sql", "sql")
+    assert qualified.qualified_at == first_qualified_at  # qualified once, when it first became an MQL
