@@ -374,7 +374,8 @@ from leads.tracking.models import (  # noqa: E402, F401
 
 class StageLeadCount(models.Model):
     """How many live leads each stage holds, kept by database triggers on the leads table (see
-    migration 0013), so the board's first paint reads six rows instead of counting a million.
+    migrations 0013 and 0015), so the board's first paint reads a few rows instead of counting a
+    million: the count here plus the stage's StageLeadCountDelta rows not yet folded in.
 
     Triggers rather than services: every path that changes a lead's stage or deleted state (ORM,
     bulk UPDATEs, raw SQL, admin) is counted the same. No foreign keys, so a cascade that deletes
@@ -390,3 +391,22 @@ class StageLeadCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage_id}: {self.lead_count}"
+
+
+class StageLeadCountDelta(models.Model):
+    """+1 / -1 for a lead entering or leaving a stage's live count, appended by the PostgreSQL
+    trigger; stage_counts_compact folds them into StageLeadCount every few seconds. Appending
+    instead of updating the stage's count row means concurrent captures into one stage never wait
+    for each other's transactions (a single counter row would be locked until each commit).
+    SQLite, one writer at a time, updates StageLeadCount directly and leaves this table empty."""
+
+    id = models.BigAutoField(primary_key=True)
+    stage = models.ForeignKey(Stage, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    delta = models.IntegerField()
+
+    class Meta:
+        db_table = "lead_stage_count_deltas"
+
+    def __str__(self) -> str:
+        return f"{self.stage_id}: {self.delta:+d}"

@@ -1,9 +1,9 @@
 """Reads of leads, prefetched so serializers and templates never query per lead."""
 
 import django_filters
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
-from leads.models import ConsentRecord, Lead, LeadActivity, LeadTag, Note, SourceType, StageLeadCount, Tag
+from leads.models import ConsentRecord, Lead, LeadActivity, LeadTag, Note, SourceType, StageLeadCount, StageLeadCountDelta, Tag
 from workspaces.models import User, Workspace
 from workspaces.scoping import scoped, scoped_get_or_404
 
@@ -162,8 +162,18 @@ def lead_board_columns(*, workspace: Workspace, pipeline, params, user: User | N
 
 
 def stage_lead_counts(*, workspace: Workspace, pipeline) -> dict:
-    """Live leads per stage of the pipeline, from the counts the database keeps (StageLeadCount)."""
-    return dict(StageLeadCount.objects.filter(workspace=workspace, stage__pipeline=pipeline).values_list("stage_id", "lead_count"))
+    """Live leads per stage of the pipeline, from the counts the database keeps: StageLeadCount plus
+    the deltas not folded in yet (a few seconds' worth)."""
+    counts = dict(StageLeadCount.objects.filter(workspace=workspace, stage__pipeline=pipeline).values_list("stage_id", "lead_count"))
+    pending = (
+        StageLeadCountDelta.objects.filter(workspace=workspace, stage__pipeline=pipeline)
+        .values("stage_id")
+        .annotate(total=Sum("delta"))
+        .values_list("stage_id", "total")
+    )
+    for stage_id, total in pending:
+        counts[stage_id] = counts.get(stage_id, 0) + total
+    return counts
 
 
 # What a card shows, and no more: a lead row is wide (custom fields, warnings, UTM), and the board

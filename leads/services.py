@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Upper
 from django.utils import timezone
@@ -822,3 +822,25 @@ def lead_merge(*, survivor: Lead, other: Lead, actor: User | None) -> Lead:
         lambda: leads_reevaluate(workspace_id=survivor.workspace_id, lead_ids=[survivor.pk, other.pk], reason="merged"), robust=True
     )
     return survivor
+
+
+# Folds the deltas appended by the PostgreSQL stage-count trigger into the stage counts. A delta
+# row is deleted (and summed) by exactly one compaction: a concurrent one waits on the deleted rows
+# and then skips them; rows of transactions still open are not visible yet and wait for the next.
+_COMPACT_STAGE_COUNTS = """
+WITH moved AS (DELETE FROM lead_stage_count_deltas RETURNING stage_id, workspace_id, delta)
+INSERT INTO lead_stage_counts AS c (stage_id, workspace_id, lead_count)
+SELECT stage_id, workspace_id, SUM(delta) FROM moved GROUP BY stage_id, workspace_id ORDER BY stage_id
+ON CONFLICT (stage_id) DO UPDATE SET lead_count = c.lead_count + EXCLUDED.lead_count
+"""
+
+
+def stage_counts_compact() -> int:
+    """Folds pending stage-count deltas into the counts; returns how many stages it changed."""
+    if connection.vendor != "postgresql":
+        return 0  # SQLite's triggers update the counts directly
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One compaction at a time, so two never lock the same count rows in turn.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended('lead_stage_counts_compact', 0))")
+        cursor.execute(_COMPACT_STAGE_COUNTS)
+        return cursor.rowcount

@@ -105,6 +105,13 @@ def enqueue_processing_many(lead_ids) -> bool:
 
 
 @shared_task
+def compact_stage_counts() -> int:
+    from leads.services import stage_counts_compact
+
+    return stage_counts_compact()
+
+
+@shared_task
 def sweep_pending_leads(stalled_seconds: int | None = None) -> int:
     """Re-enqueues leads stuck in a pending state (a lost message, a broker outage), oldest first."""
     stalled = timedelta(seconds=stalled_seconds if stalled_seconds is not None else settings.LEAD_PROCESSING_STALL_SECONDS)

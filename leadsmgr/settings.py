@@ -217,6 +217,7 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rst
 # Periodic jobs; the database scheduler copies these into django-celery-beat's tables.
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-leads": {"task": "leads.tasks.sweep_pending_leads", "schedule": 60.0},
+    "compact-stage-counts": {"task": "leads.tasks.compact_stage_counts", "schedule": 15.0},
     "sweep-import-jobs": {"task": "leads.tasks.sweep_import_jobs", "schedule": 300.0},
     "rescore-all-leads": {"task": "scoring.tasks.rescore_all_leads", "schedule": 3600.0},
     "refresh-due-segments": {"task": "leads.segments.tasks.refresh_due_segments", "schedule": 60.0},

@@ -5,9 +5,9 @@ import pytest
 from django.db import connection, transaction
 
 from leads.capture import Submission, leads_capture_many
-from leads.models import Lead, SourceType, StageLeadCount
+from leads.models import Lead, SourceType, StageLeadCount, StageLeadCountDelta
 from leads.selectors import stage_lead_counts
-from leads.services import lead_delete, lead_merge, lead_stage_move, leads_bulk_action
+from leads.services import lead_delete, lead_merge, lead_stage_move, leads_bulk_action, stage_counts_compact
 from pipelines.models import Stage
 from pipelines.services import pipeline_delete, pipeline_ensure_default
 from tests.leads.factories import make_lead
@@ -23,7 +23,11 @@ def live_counts(workspace) -> dict:
 
 
 def kept_counts(workspace) -> dict:
-    return {stage_id: n for stage_id, n in StageLeadCount.objects.filter(workspace=workspace).values_list("stage_id", "lead_count") if n}
+    """The kept counts of every stage: the count rows plus the deltas not folded in yet."""
+    kept: dict = dict(StageLeadCount.objects.filter(workspace=workspace).values_list("stage_id", "lead_count"))
+    for stage_id, delta in StageLeadCountDelta.objects.filter(workspace=workspace).values_list("stage_id", "delta"):
+        kept[stage_id] = kept.get(stage_id, 0) + delta
+    return {stage_id: n for stage_id, n in kept.items() if n}
 
 
 def assert_counts_true(workspace):
@@ -100,3 +104,45 @@ def test_the_board_shows_the_kept_counts_and_live_counts_when_filtered(workspace
     filtered = client.get("/leads/?search=Zed", secure=True).content.decode()
     assert ">3</span>" in filtered
 
+
+def test_compaction_folds_the_deltas_into_the_counts_without_changing_them(workspace, stages):
+    actor = member(workspace).user
+    leads = [make_lead(workspace) for _ in range(4)]
+    lead_stage_move(lead=leads[0], stage=stages[1], actor=actor)
+    before = stage_lead_counts(workspace=workspace, pipeline=stages[0].pipeline)
+    stage_counts_compact()
+    assert not StageLeadCountDelta.objects.filter(workspace=workspace).exists()
+    assert stage_lead_counts(workspace=workspace, pipeline=stages[0].pipeline) == before == {stages[0].pk: 3, stages[1].pk: 1}
+    lead_delete(lead=leads[1], actor=actor)
+    stage_counts_compact()
+    assert_counts_true(workspace)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL: SQLite has one writer at a time")
+@pytest.mark.django_db(transaction=True)
+def test_two_open_captures_into_one_stage_do_not_wait_for_each_other(workspace, stages):
+    """A lead captured while another transaction holds an uncommitted lead in the same stage goes
+    through at once (a shared counter row would make it wait for that commit)."""
+    from django.db import connections
+
+    from leads.capture import lead_capture
+
+    first = make_lead(workspace, name="First")
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("BEGIN")
+            # Another capture's transaction, still open: its lead enters the same stage.
+            cursor.execute("UPDATE leads SET deleted_at = now() WHERE id = %s", [first.pk])
+            cursor.execute("UPDATE leads SET deleted_at = NULL WHERE id = %s", [first.pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        lead_capture(workspace=workspace, submission=Submission(core={"name": "Second", "email": "second@example.com"}))
+        with other.cursor() as cursor:
+            cursor.execute("COMMIT")
+    finally:
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+    assert_counts_true(workspace)
+    assert stage_lead_counts(workspace=workspace, pipeline=stages[0].pipeline) == {stages[0].pk: 2}
