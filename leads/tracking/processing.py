@@ -263,7 +263,11 @@ def _process_visitor(workspace_id, visitor_key: str) -> int:
         ],
         ignore_conflicts=True,
     )
-    visitor = Visitor.objects.select_for_update(of=("self",)).select_related("lead").get(workspace_id=workspace_id, visitor_key=visitor_key)
+    # No select_related("lead") here: after waiting for the lock, PostgreSQL re-reads the visitor row
+    # but joins it to leads as they were when the statement began, so a lead another worker linked
+    # meanwhile would come back as None and a second identity would be linked instead of recorded
+    # as a conflict. visitor.lead is read after the lock, by its id.
+    visitor = Visitor.objects.select_for_update().get(workspace_id=workspace_id, visitor_key=visitor_key)
     # Read again under the lock: another worker may have finished some of them meanwhile.
     events = list(pending.order_by("occurred_at", "id")[:BATCH_SIZE])
     if not events:
