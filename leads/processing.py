@@ -3,7 +3,7 @@
 Each step claims its transition with a conditional UPDATE, so a step runs once even when the task
 is delivered twice. Hooks named in settings.LEAD_PROCESSING_HOOKS (enrichment providers, later
 scoring) run between validation and deduplication; a hook raises TransientError for a failure
-worth retrying. process_many takes a batch (an import's) through the same steps set-based.
+worth retrying. process() is process_many() for one lead (and those it takes along): one code path.
 """
 
 from collections import defaultdict
@@ -25,66 +25,20 @@ class TransientError(Exception):
     """A failure that may pass (a provider timing out, a 5xx): the task retries with backoff."""
 
 
-def _advance(lead_id, from_state: str, to_state: str, **changes) -> bool:
-    return bool(
-        Lead.objects.filter(pk=lead_id, processing_state=from_state).update(
-            processing_state=to_state, processing_state_at=timezone.now(), **changes
-        )
-    )
-
-
-def _validate(lead: Lead) -> bool:
-    """Re-derives what capture checks for every lead, whatever its path (the API skips capture)."""
-    warnings = list(lead.validation_warnings)
-    _, phone_country, phone_warnings = assess_phone(lead.phone, lead.workspace.default_region)
-    warnings += [w for w in phone_warnings if w not in warnings]
-    return _advance(
-        lead.pk,
-        ProcessingState.RECEIVED,
-        ProcessingState.VALIDATED,
-        email_kind=email_kind(lead.email) if lead.email else "",
-        phone_country=phone_country,
-        validation_warnings=warnings,
-    )
-
-
 def _run_hooks(lead: Lead) -> None:
     for path in getattr(settings, "LEAD_PROCESSING_HOOKS", ()):
         import_string(path)(lead)
 
 
-def process(lead_id) -> str | None:
-    """Runs the steps the lead has not done yet; returns its final state (None if it is gone)."""
-    lead = Lead.objects.select_related("workspace").filter(pk=lead_id).first()
-    if lead is None or lead.deleted_at is not None:
-        return None
-    trail = []
-    if lead.processing_state == ProcessingState.RECEIVED and _validate(lead):
-        trail.append(ProcessingState.VALIDATED)
-        lead.refresh_from_db()
-    if lead.processing_state == ProcessingState.VALIDATED:
-        _run_hooks(lead)
-        if _advance(lead.pk, ProcessingState.VALIDATED, ProcessingState.DEDUPLICATED):
-            trail.append(ProcessingState.DEDUPLICATED)
-        lead.refresh_from_db()
-    if lead.processing_state == ProcessingState.DEDUPLICATED:
-        from leads.segments.services import lead_segments_refresh
-        from scoring.services import leads_rescore
-
-        if leads_rescore(workspace_id=lead.workspace_id, lead_ids=[lead.pk], reason="captured"):
-            trail.append("scored")
-        lead_segments_refresh(workspace_id=lead.workspace_id, lead_ids=[lead.pk], reason="captured")
-        with transaction.atomic():
-            if _advance(lead.pk, ProcessingState.DEDUPLICATED, ProcessingState.READY):
-                trail.append(ProcessingState.READY)
-                LeadActivity.objects.create(
-                    workspace_id=lead.workspace_id,
-                    lead_id=lead.pk,
-                    type=ActivityType.PROCESSED,
-                    data={"states": trail, "warnings": lead.validation_warnings},
-                )
-        lead.refresh_from_db()
-    return lead.processing_state
+def process(lead_id, *, along=()) -> str | None:
+    """Runs the steps the lead has not done yet (with the leads `along` it, as one batch); returns its
+    final state (None if it is gone). Its hook's failure is raised, for the task to retry; a failure
+    of a lead along it is left to that lead's own message."""
+    outcome = process_many([lead_id, *along])
+    failed = {str(failed_id): error for failed_id, error in outcome.failed.items()}
+    if str(lead_id) in failed:
+        raise failed[str(lead_id)]
+    return Lead.objects.filter(pk=lead_id, deleted_at__isnull=True).values_list("processing_state", flat=True).first()
 
 
 @dataclass
@@ -94,7 +48,7 @@ class BatchOutcome:
 
 
 def _claim(lead_ids, from_state: str, to_state: str) -> list:
-    """_advance for many leads; returns the ids it moved. Call it in a transaction: the moved rows
+    """Moves the leads still in `from_state` to `to_state`; returns the ids it moved. Call it in a transaction: the moved rows
     stay locked until commit, so a concurrent claim of the same step waits, then sees the new
     state and skips them."""
     claimed = list(
@@ -109,7 +63,7 @@ def _claim(lead_ids, from_state: str, to_state: str) -> list:
 
 
 def _validate_many(leads: list[Lead]) -> list:
-    """_validate for many leads; returns the ids it moved. The derived fields differ per lead, so
+    """Moves received leads to validated; returns the ids it moved. The derived fields differ per lead, so
     one bulk UPDATE writes them, for the leads where they changed: capture derived them already
     for most leads, and a CASE per row and field costs more than the rest of the batch."""
     fields = ("email_kind", "phone_country", "validation_warnings")
@@ -119,6 +73,7 @@ def _validate_many(leads: list[Lead]) -> list:
         for lead in leads:
             if lead.pk not in claimed:
                 continue
+            # Re-derives what capture checks for every lead, whatever its path (the API skips capture).
             before = [getattr(lead, name) for name in fields]
             _, lead.phone_country, phone_warnings = assess_phone(lead.phone, lead.workspace.default_region)
             lead.validation_warnings = lead.validation_warnings + [w for w in phone_warnings if w not in lead.validation_warnings]
@@ -156,9 +111,9 @@ def leads_waiting_with(lead_id, *, limit: int) -> list:
 
 
 def process_many(lead_ids) -> BatchOutcome:
-    """process() for a batch (an import's) in a number of statements that does not grow with it:
+    """Takes a batch through the steps in a number of statements that does not grow with it:
     each step is claimed for all its leads at once, and scoring and segments run once per
-    workspace. Every lead ends as process() would leave it, with the same `processed` activity;
+    workspace. Every lead ends as if processed alone, with its own `processed` activity;
     deleted leads and leads past these steps are left alone. A lead whose hook raises stays
     validated and is returned in `failed`, for the caller to retry alone; the others go on."""
     from leads.segments.services import lead_segments_refresh

@@ -108,33 +108,7 @@ def custom_fields_merge(existing: dict, incoming: dict) -> dict:
 def company_resolve(*, workspace: Workspace, data: dict | None) -> Company | None:
     """Finds the workspace's company by domain, then by name (case-insensitive), or creates it;
     fills its empty attributes from `data`."""
-    if not data or not (data.get("name") or data.get("domain")):
-        return None
-    domain = (data.get("domain") or "").strip().lower()
-    name = (data.get("name") or domain).strip()
-    company = None
-    if domain:
-        company = Company.objects.filter(workspace=workspace, domain=domain).first()
-    if company is None:
-        company = Company.objects.filter(workspace=workspace, name__iexact=name).first()
-    if company is None:
-        return Company.objects.create(
-            workspace=workspace,
-            name=name,
-            domain=domain,
-            size=data.get("size") or "",
-            industry=data.get("industry") or "",
-            website=data.get("website") or "",
-        )
-    changed = []
-    for attr in ("domain", "size", "industry", "website"):
-        value = domain if attr == "domain" else (data.get(attr) or "")
-        if value and not getattr(company, attr):
-            setattr(company, attr, value)
-            changed.append(attr)
-    if changed:
-        company.save(update_fields=changed)
-    return company
+    return companies_resolve(workspace=workspace, items=[data])[0]
 
 
 def _company_keys(data: dict | None) -> tuple[str, str] | None:
@@ -146,8 +120,8 @@ def _company_keys(data: dict | None) -> tuple[str, str] | None:
 
 
 def companies_resolve(*, workspace: Workspace, items: list[dict | None]) -> list[Company | None]:
-    """company_resolve for many items at once, with the same outcome as calling it for each item in
-    order (an item may find a company an earlier item created or filled), in at most four queries."""
+    """company_resolve for many items at once, in order: an item may find a company an earlier item
+    created or filled. At most four queries, whatever the number of items."""
     keys = [_company_keys(item) for item in items]
     domains = sorted({key[0] for key in keys if key and key[0]})
     names = sorted({key[1] for key in keys if key})

@@ -54,13 +54,7 @@ def process_lead(self, lead_id: str) -> str | None:
     a burst of webhooks one set-based batch (~30 statements) replaces dozens of single runs (~25
     each), and their own messages then find them done. This lead keeps its retries: if its step
     fails in the batch, the error is raised here; another lead's failure is left to its own message."""
-    waiting = processing.leads_waiting_with(lead_id, limit=settings.LEAD_PROCESSING_CATCH_UP)
-    if not waiting:
-        return processing.process(lead_id)
-    outcome = processing.process_many([lead_id, *waiting])
-    if lead_id in outcome.failed:
-        raise outcome.failed[lead_id]
-    return Lead.objects.filter(pk=lead_id).values_list("processing_state", flat=True).first()
+    return processing.process(lead_id, along=processing.leads_waiting_with(lead_id, limit=settings.LEAD_PROCESSING_CATCH_UP))
 
 
 def enqueue_processing(lead_id) -> bool:

@@ -238,3 +238,17 @@ def test_a_batch_takes_a_few_queries_whatever_its_size(db, hooked, django_assert
         assert Lead.objects.filter(pk__in=ids, processing_state="ready").count() == count
         queries.append(len(captured))
     assert queries[0] == queries[1]
+
+
+def test_a_task_whose_own_lead_fails_in_a_catch_up_batch_retries_it(workspace, hooked, provider):
+    """The named lead's failure is raised for the task's retry even when others were taken along
+    (the task gets the id as text, the batch keys failures by UUID)."""
+    ids = capture(workspace, PEOPLE[:3])
+    bo = Lead.objects.get(email="bo@acme.com")
+    provider.failing["bo@acme.com"] = 1
+
+    assert process_lead.delay(str(bo.pk)).get() == "ready"
+
+    assert set(Lead.objects.filter(pk__in=ids).values_list("processing_state", flat=True)) == {"ready"}
+    assert [state for email, state in provider.calls if email == "bo@acme.com"] == ["validated", "validated"]
+    assert not FailedJob.objects.exists()
