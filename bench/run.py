@@ -818,7 +818,7 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
-FILL_STATE = RESULTS_DIR / ".filled.json"
+FILL_STATE = RESULTS_DIR / ".filled.json"  # per database: main() names it after the benchmark database
 FIGURES = {
     "webhook": ("webhook ingest (wrk)", lambda env, url, data, wrk: figure_webhook_ingest(env, url, data, wrk)),
     "track": ("track API ingest (wrk)", lambda env, url, data, wrk: figure_track_ingest(env, url, wrk)),
@@ -834,6 +834,8 @@ FIGURES = {
 def main() -> None:
     scale = parse_scale(os.environ.get("SCALE", "100k"))
     url = bench_database_url()
+    global FILL_STATE
+    FILL_STATE = RESULTS_DIR / f".filled-{urlparse(url).path.lstrip('/')}.json"
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
     env = {
         **os.environ,
