@@ -19,12 +19,12 @@ class LeadWebhookAdmin(WorkspaceScopedAdmin):
         "last_received_at",
     ]
     related_filters = ("workspace",)
-    plain_filters = ("dedup_strategy", "is_active")
+    plain_filters = ("dedup_strategy", "response_mode", "is_active")
     search_fields = ["name", "key_hint"]
     list_select_related = ["workspace"]
     fields = [
-        "workspace", "name", "key_hint", "field_mapping", "pipeline", "stage", "dedup_strategy", "honeypot_field", "is_active",
-        "total_received", "duplicates_received", "discarded_received", "last_received_at", "created_at",
+        "workspace", "name", "key_hint", "field_mapping", "pipeline", "stage", "dedup_strategy", "honeypot_field", "response_mode",
+        "is_active", "total_received", "duplicates_received", "discarded_received", "last_received_at", "created_at",
     ]  # fmt: skip
     readonly_fields = [
         "workspace",

@@ -19,6 +19,16 @@ class DedupStrategy(models.TextChoices):
     SKIP = "skip", "Skip (keep the original unchanged)"
 
 
+class ResponseMode(models.TextChoices):
+    """When a webhook answers. `sync`: after the lead is written, with its id (about 25 ms). `queued`:
+    as soon as the submission is checked and stored, 202 with a submission id; a worker captures
+    queued submissions in batches (for high-volume sources; a request may also ask for it with
+    `Prefer: respond-async`)."""
+
+    SYNC = "sync", "Answer with the lead id (after the lead is written)"
+    QUEUED = "queued", "Answer 202 at once; capture in the background (high volume)"
+
+
 class LeadWebhook(TenantModel):
     """An inbound lead endpoint: POST /webhooks/leads/<key>. The key is its only credential and is
     stored hashed; regenerating it makes the old URL fail at once."""
@@ -34,6 +44,7 @@ class LeadWebhook(TenantModel):
     dedup_strategy = models.CharField(max_length=10, choices=DedupStrategy.choices, default=DedupStrategy.MERGE)
     # A hidden form field people never fill; bots do. Empty disables the check.
     honeypot_field = models.CharField(max_length=60, blank=True, default="_hp")
+    response_mode = models.CharField(max_length=6, choices=ResponseMode.choices, default=ResponseMode.SYNC)
     is_active = models.BooleanField(default=True)
     total_received = models.PositiveIntegerField(default=0)
     duplicates_received = models.PositiveIntegerField(default=0)
@@ -67,6 +78,7 @@ class SubmissionOutcome(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate"
     DISCARDED = "discarded", "Discarded (honeypot)"
     REJECTED = "rejected", "Rejected"
+    QUEUED = "queued", "Queued (capture pending)"
 
 
 class WebhookSubmission(TenantModel):
@@ -84,6 +96,8 @@ class WebhookSubmission(TenantModel):
     lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions")
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
+    # The Referer of a form post: its landing page (read again when a queued submission is captured).
+    page_url = models.CharField(max_length=1000, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -93,7 +107,11 @@ class WebhookSubmission(TenantModel):
                 fields=["webhook", "idempotency_key"], condition=~models.Q(idempotency_key=""), name="submission_idempotency_unique"
             )
         ]
-        indexes = [models.Index(fields=["received_at"], name="submission_received")]
+        indexes = [
+            models.Index(fields=["received_at"], name="submission_received"),
+            # The capture worker's queue: small, since rows leave it as they are captured.
+            models.Index(fields=["workspace", "id"], condition=models.Q(outcome="queued"), name="submission_queued"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} · {self.received_at:%Y-%m-%d %H:%M:%S}"

@@ -4,15 +4,17 @@ import hashlib
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DataError, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from integrations.mapping import MappingError, map_payload, validate_field_mapping
-from integrations.models import DedupStrategy, LeadWebhook, SubmissionOutcome, WebhookSubmission
-from leads.capture import Submission, lead_capture
+from integrations.models import DedupStrategy, LeadWebhook, ResponseMode, SubmissionOutcome, WebhookSubmission
+from leads.capture import Submission, lead_capture, leads_capture_many, submission_check
 from leads.locks import lock_values
 from leads.models import SourceType
+from leadsmgr.queueing import enqueue_coalesced
 from workspaces.models import Workspace, hash_token
 
 IDEMPOTENCY_KEY_MAX = 200
@@ -36,6 +38,10 @@ def _validated_settings(workspace: Workspace, data: dict) -> dict:
         clean["dedup_strategy"] = data["dedup_strategy"]
     if "honeypot_field" in data:
         clean["honeypot_field"] = (data["honeypot_field"] or "").strip()[:60]
+    if "response_mode" in data:
+        if data["response_mode"] not in ResponseMode.values:
+            raise ValidationError({"responseMode": f"Choose one of: {', '.join(ResponseMode.values)}."})
+        clean["response_mode"] = data["response_mode"]
     if "is_active" in data:
         clean["is_active"] = bool(data["is_active"])
     stage, pipeline = data.get("stage"), data.get("pipeline")
@@ -101,6 +107,44 @@ class IngestConflict(Exception):
     """The Idempotency-Key was used before with a different body."""
 
 
+def _submission(webhook: LeadWebhook | None, payload: dict, *, page_url: str, ip, user_agent: str) -> Submission:
+    """The capture Submission for a webhook payload; raises ValidationError naming the field.
+    `webhook` is None for a queued submission whose webhook was deleted since: it is still captured."""
+    honeypot = webhook.honeypot_field if webhook else ""
+    try:
+        # A plain HTML form posts from the page it sits on (the Referer): its landing page.
+        mapped = map_payload(payload, webhook.field_mapping if webhook else {}, ignore=(honeypot,) if honeypot else (), page_url=page_url)
+    except MappingError as error:
+        raise ValidationError({error.field: str(error)}) from None
+    workspace_id = webhook.workspace_id if webhook else None
+    return Submission(
+        core=mapped.core,
+        custom_fields=mapped.custom_fields,
+        tags=mapped.tags,
+        consents=mapped.consents,
+        policy_version=mapped.policy_version,
+        source_type=SourceType.WEBHOOK,
+        dedup_strategy=webhook.dedup_strategy if webhook else DedupStrategy.MERGE,
+        webhook=webhook,
+        pipeline=webhook.pipeline if webhook and webhook.pipeline and webhook.pipeline.workspace_id == workspace_id else None,
+        stage=webhook.stage if webhook and webhook.stage and webhook.stage.workspace_id == workspace_id else None,
+        fallback_name=webhook.name if webhook else "Webhook",
+        ip=ip,
+        user_agent=user_agent,
+    )
+
+
+def _captured_body(result) -> dict:
+    body = {"ok": True, "leadId": str(result.lead.pk), "status": result.status}
+    if result.warnings:
+        body["warnings"] = result.warnings
+    return body
+
+
+def _queued_body(submission_id: int) -> dict:
+    return {"ok": True, "status": SubmissionOutcome.QUEUED, "submissionId": str(submission_id)}
+
+
 def submission_ingest(
     *,
     webhook: LeadWebhook,
@@ -110,11 +154,16 @@ def submission_ingest(
     ip: str | None = None,
     user_agent: str = "",
     referer: str = "",
+    queued: bool = False,
 ) -> IngestAnswer:
-    """Stores the submission and its lead in one transaction and returns the answer to give.
+    """Stores the submission and returns the answer to give.
 
-    Raises ValidationError (bad input: nothing is written), IngestConflict (a reused key with a
-    different body). A replay of a known key returns the first answer and writes nothing.
+    Synchronous (the default): the lead is captured in the same transaction and the answer names
+    it. Queued (`queued`, or the webhook's response mode): the submission is checked exactly as
+    capture will check it, stored, and answered 202 with its id; `capture_queued_submissions`
+    captures it in a batch right after. Raises ValidationError (bad input: nothing is written),
+    IngestConflict (a reused key with a different body). A replay of a known key returns what is
+    known of the first submission (its lead, once captured) and writes nothing.
     """
     body_sha = hashlib.sha256(raw_body).hexdigest()
     with transaction.atomic():
@@ -124,7 +173,8 @@ def submission_ingest(
             if prior is not None:
                 if prior.body_sha256 != body_sha:
                     raise IngestConflict()
-                return IngestAnswer(status_code=prior.status_code, body=prior.response, replayed=True)
+                body = _queued_body(prior.pk) if prior.outcome == SubmissionOutcome.QUEUED else prior.response
+                return IngestAnswer(status_code=prior.status_code, body=body, replayed=True)
 
         honeypot = webhook.honeypot_field
         if honeypot and payload.get(honeypot) not in (None, "", [], {}):
@@ -132,32 +182,28 @@ def submission_ingest(
             _record(webhook, payload, body_sha, idempotency_key, SubmissionOutcome.DISCARDED, body, None, ip, user_agent)
             return IngestAnswer(status_code=200, body=body)
 
-        try:
-            # A plain HTML form posts from the page it sits on (the Referer): its landing page.
-            mapped = map_payload(payload, webhook.field_mapping, ignore=(honeypot,) if honeypot else (), page_url=referer)
-        except MappingError as error:
-            raise ValidationError({error.field: str(error)}) from None
-        result = lead_capture(
-            workspace=webhook.workspace,
-            submission=Submission(
-                core=mapped.core,
-                custom_fields=mapped.custom_fields,
-                tags=mapped.tags,
-                consents=mapped.consents,
-                policy_version=mapped.policy_version,
-                source_type=SourceType.WEBHOOK,
-                dedup_strategy=webhook.dedup_strategy,
+        submission = _submission(webhook, payload, page_url=referer, ip=ip, user_agent=user_agent)
+        if queued:
+            submission_check(workspace=webhook.workspace, submission=submission)
+            stored = WebhookSubmission.objects.create(
+                workspace_id=webhook.workspace_id,
                 webhook=webhook,
-                pipeline=webhook.pipeline if webhook.pipeline and webhook.pipeline.workspace_id == webhook.workspace_id else None,
-                stage=webhook.stage if webhook.stage and webhook.stage.workspace_id == webhook.workspace_id else None,
-                fallback_name=webhook.name,
+                idempotency_key=idempotency_key,
+                body_sha256=body_sha,
+                payload=payload,
+                outcome=SubmissionOutcome.QUEUED,
+                response={"ok": True, "status": SubmissionOutcome.QUEUED},
+                status_code=202,
                 ip=ip,
-                user_agent=user_agent,
-            ),
-        )
-        body = {"ok": True, "leadId": str(result.lead.pk), "status": result.status}
-        if result.warnings:
-            body["warnings"] = result.warnings
+                user_agent=user_agent[:400],
+                page_url=referer[:1000],
+            )
+            workspace_id = str(webhook.workspace_id)
+            transaction.on_commit(lambda: enqueue_queued_capture(workspace_id))
+            return IngestAnswer(status_code=202, body=_queued_body(stored.pk))
+
+        result = lead_capture(workspace=webhook.workspace, submission=submission)
+        body = _captured_body(result)
         _record(webhook, payload, body_sha, idempotency_key, result.status, body, result.lead, ip, user_agent)
     return IngestAnswer(status_code=200, body=body)
 
@@ -178,9 +224,124 @@ def _record(webhook, payload, body_sha, idempotency_key, outcome, body, lead, ip
         user_agent=user_agent[:400],
         received_at=now,
     )
-    LeadWebhook.objects.filter(pk=webhook.pk).update(
-        total_received=F("total_received") + 1,
-        duplicates_received=F("duplicates_received") + (1 if outcome in (SubmissionOutcome.MERGED, SubmissionOutcome.DUPLICATE) else 0),
-        discarded_received=F("discarded_received") + (1 if outcome == SubmissionOutcome.DISCARDED else 0),
-        last_received_at=now,
+    discarded = int(outcome == SubmissionOutcome.DISCARDED)
+    _count(webhook.pk, total=1, duplicates=int(outcome in DUPLICATE_OUTCOMES), discarded=discarded, at=now)
+
+
+DUPLICATE_OUTCOMES = (SubmissionOutcome.MERGED, SubmissionOutcome.DUPLICATE)
+
+
+def _count(webhook_id, *, total: int, duplicates: int, discarded: int, at) -> None:
+    LeadWebhook.objects.filter(pk=webhook_id).update(
+        total_received=F("total_received") + total,
+        duplicates_received=F("duplicates_received") + duplicates,
+        discarded_received=F("discarded_received") + discarded,
+        last_received_at=Greatest(Coalesce("last_received_at", at), at),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Queued submissions: captured by the worker in batches.
+
+QUEUED_CAPTURE_BATCH = 500
+
+
+def queued_capture_flag(workspace_id) -> str:
+    return f"webhook-capture:{workspace_id}"
+
+
+def enqueue_queued_capture(workspace_id) -> bool:
+    from integrations.tasks import capture_queued_submissions
+
+    return enqueue_coalesced(capture_queued_submissions, flag=queued_capture_flag(workspace_id), args=(str(workspace_id),))
+
+
+def queued_submissions_capture(*, workspace_id, batch_size: int = QUEUED_CAPTURE_BATCH) -> int:
+    """Captures the workspace's queued submissions, oldest first, one transaction per batch, and
+    returns how many were captured or rejected. Batches run through leads_capture_many: new people
+    in a few statements, a person already known (or named twice) merged in order, as one by one.
+    Rows another worker holds are skipped (it captures them), so two workers never take one row.
+    Each row then carries its outcome, lead and the answer a replay gets; the webhooks' counters
+    move once per batch."""
+    from workspaces.models import Workspace
+
+    workspace = Workspace.objects.get(pk=workspace_id)
+    done = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                WebhookSubmission.objects.filter(workspace_id=workspace_id, outcome=SubmissionOutcome.QUEUED)
+                .select_related("webhook__pipeline", "webhook__stage")
+                .select_for_update(of=("self",), skip_locked=True)
+                .order_by("id")[:batch_size]
+            )
+            if not rows:
+                return done
+            _capture_rows(workspace, rows)
+            done += len(rows)
+        if len(rows) < batch_size:
+            return done
+
+
+def _capture_rows(workspace, rows: list[WebhookSubmission]) -> None:
+    checked: list[tuple[WebhookSubmission, Submission]] = []
+    for row in rows:
+        try:
+            checked.append((row, _submission(row.webhook, row.payload, page_url=row.page_url, ip=row.ip, user_agent=row.user_agent)))
+        except ValidationError as error:
+            _reject_row(row, error)
+    results = leads_capture_many(workspace=workspace, submissions=[submission for _, submission in checked])
+    for (row, _), result in zip(checked, results, strict=True):
+        if isinstance(result, ValidationError):
+            _reject_row(row, result)
+        elif isinstance(result, DataError):
+            _reject_row(row, ValidationError({"body": "A value does not fit its field (too long, or not a valid value)."}))
+        else:
+            row.outcome, row.lead, row.status_code = result.status, result.lead, 200
+            row.response = {**_captured_body(result), "submissionId": str(row.pk)}
+    WebhookSubmission.objects.bulk_update(rows, ["outcome", "lead", "status_code", "response"])
+    by_webhook: dict = {}
+    for row in rows:
+        if row.webhook_id and row.outcome != SubmissionOutcome.REJECTED:
+            counts = by_webhook.setdefault(row.webhook_id, [0, 0, row.received_at])
+            counts[0] += 1
+            counts[1] += row.outcome in DUPLICATE_OUTCOMES
+            counts[2] = max(counts[2], row.received_at)
+    for webhook_id, (total, duplicates, last) in sorted(by_webhook.items()):
+        _count(webhook_id, total=total, duplicates=duplicates, discarded=0, at=last)
+
+
+def _reject_row(row: WebhookSubmission, error: ValidationError) -> None:
+    """Checked before the 202, so only what the database alone refuses lands here."""
+    fields = {key: " ".join(messages) for key, messages in error.message_dict.items()}
+    first = next(iter(fields.items()))
+    row.outcome, row.status_code = SubmissionOutcome.REJECTED, 400
+    row.response = {
+        "ok": False,
+        "status": SubmissionOutcome.REJECTED,
+        "submissionId": str(row.pk),
+        "error": {"code": "validation_error", "message": f"{first[0]}: {first[1]}", "fields": fields},
+    }
+
+
+def queued_workspaces(*, older_than) -> list[str]:
+    """Workspaces with submissions still queued since before `older_than` (a lost message)."""
+    return [
+        str(pk)
+        for pk in WebhookSubmission.objects.filter(outcome=SubmissionOutcome.QUEUED, received_at__lt=older_than)
+        .values_list("workspace_id", flat=True)
+        .distinct()
+    ]
+
+
+def submission_status(*, webhook: LeadWebhook, submission_id: str) -> dict | None:
+    """What the sender of a submission may learn of it with the webhook's key (None: not this
+    webhook's, or past retention)."""
+    if not submission_id.isascii() or not submission_id.isdigit() or len(submission_id) > 18:
+        return None
+    row = WebhookSubmission.objects.filter(webhook=webhook, pk=int(submission_id)).only("pk", "response", "outcome").first()
+    if row is None:
+        return None
+    if row.outcome == SubmissionOutcome.QUEUED:
+        return _queued_body(row.pk)
+    return {**row.response, "submissionId": str(row.pk)}

@@ -4,9 +4,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, ValidationError
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from integrations.services import IDEMPOTENCY_KEY_MAX, IngestConflict, submission_ingest, webhook_for_key
+from integrations.models import ResponseMode
+from integrations.services import IDEMPOTENCY_KEY_MAX, IngestConflict, submission_ingest, submission_status, webhook_for_key
 from leads.normalization import InvalidValue
 from leadsmgr.api.errors import error_response
 from leadsmgr.api.parsers import parse_json
@@ -38,6 +39,11 @@ def _parse(request, raw: bytes) -> dict:
     if not isinstance(payload, dict):
         raise InvalidValue("Send a JSON object.")
     return payload
+
+
+def _prefers_async(request) -> bool:
+    """RFC 7240: `Prefer: respond-async` asks for 202 now and the work later."""
+    return any(value.split(";")[0].strip().lower() == "respond-async" for value in request.headers.get("Prefer", "").split(","))
 
 
 @csrf_exempt
@@ -73,6 +79,7 @@ def ingest(request, api_key: str):
         return error_response(
             400, "validation_error", "Idempotency-Key is too long.", {"Idempotency-Key": f"At most {IDEMPOTENCY_KEY_MAX} characters."}
         )
+    queued = webhook.response_mode == ResponseMode.QUEUED or _prefers_async(request)
     try:
         answer = submission_ingest(
             webhook=webhook,
@@ -82,6 +89,7 @@ def ingest(request, api_key: str):
             ip=ip,
             user_agent=request.headers.get("User-Agent", ""),
             referer=request.headers.get("Referer", "") if (request.content_type or "") in FORM_TYPES else "",
+            queued=queued,
         )
     except IngestConflict:
         return error_response(
@@ -97,4 +105,19 @@ def ingest(request, api_key: str):
     response = JsonResponse(answer.body, status=answer.status_code)
     if answer.replayed:
         response["Idempotent-Replayed"] = "true"
+    if answer.status_code == 202 and _prefers_async(request):
+        response["Preference-Applied"] = "respond-async"
     return response
+
+
+@require_GET
+def submission(request, api_key: str, submission_id: str):
+    """GET /webhooks/leads/<key>/submissions/<id>: what became of a submission (a queued one's lead,
+    once captured). The webhook's key is the credential, as for posting."""
+    webhook = webhook_for_key(api_key)
+    if webhook is None:
+        return error_response(404, "not_found", "Unknown webhook key.")
+    body = submission_status(webhook=webhook, submission_id=submission_id)
+    if body is None:
+        return error_response(404, "not_found", "No such submission for this webhook.")
+    return JsonResponse(body)

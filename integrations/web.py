@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 
 from integrations import services
 from integrations.mapping import MAPPING_TARGETS
-from integrations.models import DedupStrategy, LeadWebhook
+from integrations.models import DedupStrategy, LeadWebhook, ResponseMode
 from pipelines.models import Stage
 from workspaces.decorators import workspace_permission_required
 from workspaces.permissions import LEADS_MANAGE
@@ -63,6 +63,7 @@ def webhook_edit(request, webhook_id):
                 field_mapping=_mapping_from_text(request.POST.get("field_mapping", "")),
                 dedup_strategy=request.POST.get("dedup_strategy", ""),
                 honeypot_field=request.POST.get("honeypot_field", ""),
+                response_mode=request.POST.get("response_mode", webhook.response_mode),
                 is_active=request.POST.get("is_active") == "on",
                 stage=stage,
             )
@@ -79,6 +80,7 @@ def webhook_edit(request, webhook_id):
             "webhook": webhook,
             "stages": stages,
             "strategies": DedupStrategy.choices,
+            "response_modes": ResponseMode.choices,
             "targets": [target for target in MAPPING_TARGETS if target != "ignore"],
             "mapping_text": request.POST.get("field_mapping", mapping_text) if error else mapping_text,
             "error": error,

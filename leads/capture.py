@@ -149,6 +149,13 @@ def _prepare(workspace: Workspace, submission: Submission) -> _Prepared:
     return _Prepared(submission=submission, core=core, custom=custom, warnings=warnings, tags=tags, workspace_id=workspace.pk)
 
 
+def submission_check(*, workspace: Workspace, submission: Submission) -> list[str]:
+    """Checks a submission as capture will (normalization, identity, lengths, tags) without writing
+    anything: what a queued webhook does before it answers 202. Returns the warnings capture would
+    give; raises ValidationError naming the field."""
+    return _prepare(workspace, submission).warnings
+
+
 @transaction.atomic
 def lead_capture(*, workspace: Workspace, submission: Submission, actor: User | None = None) -> CaptureResult:
     return _capture_prepared(workspace, _prepare(workspace, submission), actor)

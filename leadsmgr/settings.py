@@ -223,6 +223,7 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-due-segments": {"task": "leads.segments.tasks.refresh_due_segments", "schedule": 60.0},
     "sweep-segment-automations": {"task": "leads.segments.tasks.sweep_segment_automations", "schedule": 60.0},
     "sweep-unprocessed-events": {"task": "leads.tracking.tasks.sweep_unprocessed_events", "schedule": 60.0},
+    "sweep-queued-submissions": {"task": "integrations.tasks.sweep_queued_submissions", "schedule": 60.0},
     "purge-expired-submissions": {"task": "integrations.tasks.purge_expired_submissions", "schedule": 24 * 3600.0},
     "deliver-due-outbound": {"task": "integrations.tasks.deliver_due_outbound", "schedule": 30.0},
 }

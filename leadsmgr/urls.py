@@ -62,6 +62,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
     path("webhooks/leads/<str:api_key>", ingest_views.ingest, name="webhook-ingest"),
+    path("webhooks/leads/<str:api_key>/submissions/<str:submission_id>", ingest_views.submission, name="webhook-submission"),
     path("api/v1/track", tracking_views.track, name="track"),
     path("api/v1/track/config", tracking_views.track_config, name="track-config"),
     path("api/v1/personalization", tracking_views.personalization_for_visitor, name="personalization"),

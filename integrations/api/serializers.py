@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from integrations.models import DedupStrategy
+from integrations.models import DedupStrategy, ResponseMode
 from leads.api.serializers import WorkspaceContextMixin
 from leadsmgr.api.serializers import StrictInputSerializer
 
@@ -16,6 +16,7 @@ class WebhookWriteSerializer(WorkspaceContextMixin, StrictInputSerializer):
     stageId = serializers.UUIDField(required=False, allow_null=True)
     dedupStrategy = serializers.ChoiceField(choices=DedupStrategy.choices, required=False, source="dedup_strategy")
     honeypotField = serializers.CharField(max_length=60, required=False, allow_blank=True, source="honeypot_field")
+    responseMode = serializers.ChoiceField(choices=ResponseMode.choices, required=False, source="response_mode")
     isActive = serializers.BooleanField(required=False, source="is_active")
 
     def validate_pipelineId(self, value):
@@ -47,6 +48,7 @@ class WebhookSerializer(serializers.Serializer):
     stageId = serializers.UUIDField(source="stage_id", allow_null=True)
     dedupStrategy = serializers.CharField(source="dedup_strategy")
     honeypotField = serializers.CharField(source="honeypot_field")
+    responseMode = serializers.CharField(source="response_mode")
     isActive = serializers.BooleanField(source="is_active")
     stats = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
