@@ -7,7 +7,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.models import ResponseMode
-from integrations.services import IDEMPOTENCY_KEY_MAX, IngestConflict, submission_ingest, submission_status, webhook_for_key
+from integrations.services import (
+    IDEMPOTENCY_KEY_MAX,
+    IngestConflict,
+    submission_ingest,
+    submission_status,
+    webhook_for_key,
+    webhook_for_key_cached,
+)
 from leads.normalization import InvalidValue
 from leadsmgr.api.errors import error_response
 from leadsmgr.api.parsers import parse_json
@@ -49,7 +56,11 @@ def _prefers_async(request) -> bool:
 @csrf_exempt
 @require_POST
 def ingest(request, api_key: str):
-    webhook = webhook_for_key(api_key)
+    webhook = webhook_for_key_cached(api_key)
+    queued = webhook is not None and (webhook.response_mode == ResponseMode.QUEUED or _prefers_async(request))
+    if webhook is not None and not queued:
+        # Capturing now writes the lead with the webhook's pipeline and stage: read them fresh.
+        webhook = webhook_for_key(api_key)
     if webhook is None:
         return error_response(404, "not_found", "Unknown webhook key.")
     retry_after = over_limit(f"webhook:{webhook.pk}", settings.WEBHOOK_RATE_LIMIT_PER_KEY)
@@ -79,7 +90,6 @@ def ingest(request, api_key: str):
         return error_response(
             400, "validation_error", "Idempotency-Key is too long.", {"Idempotency-Key": f"At most {IDEMPOTENCY_KEY_MAX} characters."}
         )
-    queued = webhook.response_mode == ResponseMode.QUEUED or _prefers_async(request)
     try:
         answer = submission_ingest(
             webhook=webhook,

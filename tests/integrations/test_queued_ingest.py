@@ -16,7 +16,7 @@ from django.db import connections
 from django.utils import timezone
 
 from integrations.models import LeadWebhook, ResponseMode, SubmissionOutcome, WebhookSubmission
-from integrations.services import queued_submissions_capture, webhook_delete
+from integrations.services import queued_submissions_capture, webhook_delete, webhook_regenerate_key
 from integrations.tasks import capture_queued_submissions, purge_expired_submissions, sweep_queued_submissions
 from leads.models import Lead, SourceType
 from tests.integrations.factories import ingest_path, make_webhook
@@ -287,3 +287,22 @@ def test_two_workers_draining_at_once_capture_every_submission_exactly_once(clie
     assert not WebhookSubmission.objects.filter(outcome=SubmissionOutcome.QUEUED).exists()
     # A repeat brings nothing new: "duplicate" (merge strategy), never a second lead.
     assert WebhookSubmission.objects.filter(outcome=SubmissionOutcome.DUPLICATE).count() == 10
+
+
+def test_a_paused_rekeyed_or_deleted_queued_webhook_stops_answering_at_once(client, queued):
+    """The queued path looks webhooks up in the cache: every change must reach it at once."""
+    webhook, key = queued
+    assert post(client, key, {"email": "a@acme.com"}).status_code == 202  # now cached
+
+    webhook.is_active = False
+    webhook.save()  # as admin saves it
+    assert post(client, key, {"email": "b@acme.com"}).status_code == 404
+    webhook.is_active = True
+    webhook.save()
+    assert post(client, key, {"email": "c@acme.com"}).status_code == 202
+
+    new_key = webhook_regenerate_key(webhook=webhook)
+    assert post(client, key, {"email": "d@acme.com"}).status_code == 404
+    assert post(client, new_key, {"email": "e@acme.com"}).status_code == 202
+    LeadWebhook.objects.filter(pk=webhook.pk).delete()  # as admin's bulk delete does
+    assert post(client, new_key, {"email": "f@acme.com"}).status_code == 404
