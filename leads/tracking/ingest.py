@@ -3,6 +3,7 @@ their visitors to the processor after the answer. A bad event gets its own error
 of the same batch are kept. Nothing here waits on sessions, identity or counters.
 """
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 
 from crawlerdetect import CrawlerDetect
 from django.conf import settings
+from django.db import connections, router
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -44,6 +46,21 @@ MAX_PROPERTIES = 100
 # A timestamp a little ahead is a client clock; far ahead or very old is an error.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_EVENT_AGE = timedelta(days=7)
+# parse_event's fields as the insert's columns, with their PostgreSQL types.
+_ROW_COLUMNS = {
+    "kind": "text",
+    "name": "text",
+    "visitor_key": "text",
+    "lead_id": "uuid",
+    "message_id": "text",
+    "occurred_at": "timestamptz",
+    "url": "text",
+    "title": "text",
+    "referrer": "text",
+    "properties": "jsonb",
+    "duration_seconds": "float8",
+    "scroll_depth": "smallint",
+}
 
 
 class BatchError(ValueError):
@@ -260,22 +277,46 @@ def batch_ingest(
             key = f"events[{index}].{error.key}" if error.key else f"events[{index}]"
             result.errors.append({"index": index, "fields": {key: str(error)}})
             continue
-        rows.append(
-            TrackEvent(
-                workspace=workspace,
-                site=site,
-                received_at=now,
-                user_agent=user_agent[:300],
-                is_bot=bool(reason),
-                bot_reason=reason,
-                **fields,
-            )
-        )
+        rows.append(fields)
         if fields["visitor_key"]:
             result.visitor_keys.add(fields["visitor_key"])
         elif fields["lead_id"]:
             result.lead_ids.add(fields["lead_id"])
-    # One statement; a retried batch (same messageIds) is stored once.
-    TrackEvent.objects.bulk_create(rows, ignore_conflicts=True)
+    if rows:
+        track_events_insert(rows=rows, workspace=workspace, site=site, received_at=now, user_agent=user_agent[:300], bot_reason=reason)
     result.accepted = len(rows)
     return result
+
+
+# The batch travels as one JSON parameter and PostgreSQL unpacks it: Django's bulk_create would
+# prepare every field of every row in Python, which cost more than the rest of the request.
+_INSERT_SQL = f"""
+INSERT INTO {TrackEvent._meta.db_table}
+    (workspace_id, site_id, received_at, user_agent, is_bot, bot_reason, {", ".join(_ROW_COLUMNS)})
+SELECT %s, %s, %s, %s, %s, %s, {", ".join(f"e.{column}" for column in _ROW_COLUMNS)}
+FROM jsonb_to_recordset(%s::jsonb) AS e({", ".join(f"{column} {kind}" for column, kind in _ROW_COLUMNS.items())})
+ON CONFLICT DO NOTHING
+"""
+
+
+def track_events_insert(*, rows: list[dict[str, Any]], workspace, site, received_at, user_agent: str, bot_reason: str) -> None:
+    """Stores parsed events (parse_event's fields) in one statement; an event whose messageId the
+    workspace already has is skipped, so a retried batch is stored once."""
+    connection = connections[router.db_for_write(TrackEvent)]
+    if connection.vendor != "postgresql":
+        common = {
+            "workspace": workspace,
+            "site": site,
+            "received_at": received_at,
+            "user_agent": user_agent,
+            "is_bot": bool(bot_reason),
+            "bot_reason": bot_reason,
+        }
+        TrackEvent.objects.bulk_create([TrackEvent(**common, **fields) for fields in rows], ignore_conflicts=True)
+        return
+    document = json.dumps([{**fields, "occurred_at": fields["occurred_at"].isoformat()} for fields in rows])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            [workspace.pk, site.pk if site else None, received_at, user_agent, bool(bot_reason), bot_reason, document],
+        )
