@@ -25,7 +25,7 @@ from leads.tracking.processing import lead_identify_token
 from leads.tracking.tasks import enqueue_track_processing
 from leadsmgr.api.errors import error_response
 from leadsmgr.api.parsers import parse_json
-from leadsmgr.ratelimit import client_ip, over_limit
+from leadsmgr.ratelimit import client_ip, over_limit, over_limits
 from workspaces.authentication import membership_for_bearer
 from workspaces.permissions import LEADS_MANAGE
 
@@ -84,16 +84,15 @@ def _site_request(request):
             origin,
             error_response(403, "origin_not_allowed", "This origin is not one of the site's allowed origins.", {"Origin": origin}),
         )
-    for name, limit in (
+    retry_after = over_limits(
         (f"track-site:{site.pk}", site.rate_limit_per_minute),
         (f"track-ip:{client_ip(request)}", settings.TRACK_RATE_LIMIT_PER_IP),
-    ):
-        retry_after = over_limit(name, limit)
-        if retry_after:
-            response = error_response(
-                429, "rate_limited", f"Too many requests; retry in {retry_after} s.", headers={"Retry-After": str(retry_after)}
-            )
-            return site, origin, _with_cors(response, origin)
+    )
+    if retry_after:
+        response = error_response(
+            429, "rate_limited", f"Too many requests; retry in {retry_after} s.", headers={"Retry-After": str(retry_after)}
+        )
+        return site, origin, _with_cors(response, origin)
     return site, origin, None
 
 

@@ -2,7 +2,7 @@
 per-event errors, CORS by the site's origins, rate limits, bot flags, and the no-script pixel."""
 
 import json
-from datetime import UTC
+from datetime import UTC, timedelta, timezone
 
 import pytest
 from django.core.cache import cache
@@ -62,6 +62,41 @@ def test_a_batch_of_100_events_is_accepted_and_stored(site):
     assert response.json() == {"accepted": 100, "rejected": 0, "errors": []}
     assert TrackEvent.objects.filter(workspace=site.workspace, visitor_key=browser.visitor).count() == 100
     assert sorted(e.properties["n"] for e in TrackEvent.objects.filter(visitor_key=browser.visitor)) == list(range(100))
+
+
+def test_each_event_is_stored_as_sent(site):
+    browser = Browser(site)
+    at = ago(hours=1)
+    properties = {"plan": "Pro, facturé à l'année", "quote": 'say "hi" \\ 🙂', "nested": {"n": [1, 2.5, None, True]}}
+    response = browser.send(
+        pageview(
+            "https://www.example.com/pricing?q=é&x=%20",
+            title="  Pricing — Acme  ",
+            referrer="https://search.example.org/?q=crm",
+            messageId="pv-1",
+            timestamp=at.astimezone(timezone(timedelta(hours=-5))).isoformat(),
+        ),
+        custom("plan_viewed", properties),
+        {"type": "page_leave", "properties": {"pageviewId": "pv-1", "duration": 12.5, "scrollDepth": 66.6}},
+        pageview("https://www.example.com/" + "a" * 2000),
+    )
+
+    assert response.status_code == 202, response.content
+    stored = {e.kind + e.name: e for e in TrackEvent.objects.filter(workspace=site.workspace, visitor_key=browser.visitor)}
+    view = TrackEvent.objects.get(message_id="pv-1")
+    assert (view.url, view.title, view.referrer) == (
+        "https://www.example.com/pricing?q=é&x=%20",
+        "Pricing — Acme",
+        "https://search.example.org/?q=crm",
+    )
+    assert view.occurred_at == at
+    assert (view.site_id, view.user_agent, view.is_bot, view.bot_reason) == (site.pk, HUMAN_UA, False, "")
+    assert view.occurred_at <= view.received_at
+    assert stored["eventplan_viewed"].properties == properties
+    leave = stored["page_leavepage_leave"]
+    assert (leave.duration_seconds, leave.scroll_depth, leave.properties["pageviewId"]) == (12.5, 67, "pv-1")
+    long_url = TrackEvent.objects.get(visitor_key=browser.visitor, message_id="", kind="pageview").url
+    assert long_url == ("https://www.example.com/" + "a" * 2000)[:1000]
 
 
 def test_a_batch_of_101_events_is_refused_naming_events_and_nothing_is_stored(site):
@@ -492,11 +527,34 @@ def test_one_client_address_over_the_per_ip_limit_gets_429_while_others_go_on(si
     neighbour = Browser(site)
     neighbour.client.defaults["REMOTE_ADDR"] = "198.51.100.9"
 
-    statuses = [browser.send(pageview()).status_code for _ in range(5)]
+    responses = [browser.send(pageview()) for _ in range(5)]
 
+    statuses = [r.status_code for r in responses]
     assert statuses[:2] == [202, 202]
     assert 429 in statuses[2:]
+    refused = next(r for r in responses if r.status_code == 429)
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert refused["Access-Control-Allow-Origin"] == ORIGIN
     assert neighbour.send(pageview()).status_code == 202
+
+
+def test_both_limits_hold_together_for_a_site_and_an_address(workspace, settings):
+    settings.TRACK_RATE_LIMIT_PER_IP = 3
+    site = make_site(workspace, rate_limit_per_minute=100)
+    other_site = make_site(workspace, rate_limit_per_minute=100)
+    one_address = [Browser(site), Browser(other_site)]
+    for browser in one_address:
+        browser.client.defaults["REMOTE_ADDR"] = "203.0.113.8"
+
+    # The address's 4th request of a window is refused whichever site it goes to; of seven requests
+    # sent at once (two windows at most) at least one is a 4th.
+    responses = [one_address[i % 2].send(pageview()) for i in range(7)]
+
+    statuses = [r.status_code for r in responses]
+    assert statuses[:3] == [202, 202, 202]
+    assert 429 in statuses[3:]
+    refused = next(r for r in responses if r.status_code == 429)
+    assert 1 <= int(refused["Retry-After"]) <= 60
 
 
 def test_the_rate_limit_is_per_site(workspace):
