@@ -23,6 +23,7 @@ from leads.normalization import (
     normalize_tag,
     split_full_name,
 )
+from leadsmgr.bulk import copy_insert
 from pipelines.models import Pipeline, Stage
 from pipelines.services import pipeline_ensure_default
 from workspaces.models import User, Workspace
@@ -295,15 +296,17 @@ def leads_create_many(*, workspace: Workspace, actor: User | None, entries: list
         leads.append(_new_lead(workspace=workspace, data=entry, pipeline=pipeline, stage=stage, company=company, now=now))
     all_tags = [name for entry in entries for name in entry.get("tags") or []]
     tags = {tag.name: tag for tag in tags_resolve(workspace=workspace, names=all_tags)}
-    Lead.objects.bulk_create(leads)
-    LeadTag.objects.bulk_create(
+    # COPY: an import's batch of leads is written in a fraction of bulk_create's time.
+    copy_insert(Lead, leads)
+    copy_insert(
+        LeadTag,
         [
             LeadTag(lead=lead, tag=tags[name])
             for lead, entry in zip(leads, entries, strict=True)
             for name in sorted({normalize_tag(raw) for raw in entry.get("tags") or [] if normalize_tag(raw)})
-        ]
+        ],
     )
-    LeadActivity.objects.bulk_create([_created_activity(lead, actor, now) for lead in leads])
+    copy_insert(LeadActivity, [_created_activity(lead, actor, now) for lead in leads])
     ids = [lead.pk for lead in leads]
     from leads.tasks import enqueue_processing_many
 

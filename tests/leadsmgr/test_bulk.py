@@ -1,0 +1,72 @@
+"""copy_insert writes rows as bulk_create would (COPY on PostgreSQL)."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import DataError, connection, transaction
+from django.utils import timezone
+
+from leads.models import ActivityType, Lead, LeadActivity
+from leads.selectors import stage_lead_counts
+from leadsmgr.bulk import copy_insert
+from pipelines.models import Stage
+
+
+def _lead(workspace, stage, **fields):
+    now = timezone.now()
+    return Lead(
+        workspace=workspace,
+        pipeline=stage.pipeline,
+        stage=stage,
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+        processing_state_at=now,
+        **fields,
+    )
+
+
+def test_rows_read_back_as_written_and_triggers_run(workspace):
+    stage = Stage.objects.filter(workspace=workspace, pipeline__is_default=True).order_by("position").first()
+    qualified = timezone.now() - timedelta(days=3)
+    leads = [
+        _lead(
+            workspace,
+            stage,
+            name="Zoë O'Brien\tTab",
+            email="zoe@acme.com",
+            custom_fields={"budget": "10k", "nested": {"a": [1, None, "\\\\N"]}, "_displayNames": {"budget": "Budget"}},
+            validation_warnings=["phone kept as sent"],
+            qualified_at=qualified,
+            score=42,
+        ),
+        _lead(workspace, stage, name="Line\nbreak", phone="+14155550134"),
+    ]
+    copy_insert(Lead, leads)
+
+    first = Lead.objects.get(pk=leads[0].pk)
+    assert (first.name, first.email, first.score, first.qualified_at) == ("Zoë O'Brien\tTab", "zoe@acme.com", 42, qualified)
+    assert first.custom_fields == {"budget": "10k", "nested": {"a": [1, None, "\\\\N"]}, "_displayNames": {"budget": "Budget"}}
+    assert first.validation_warnings == ["phone kept as sent"]
+    assert first.owner_id is None and first.deleted_at is None
+    second = Lead.objects.get(pk=leads[1].pk)
+    assert (second.name, second.phone, second.email) == ("Line\nbreak", "+14155550134", "")
+    assert not leads[0]._state.adding
+    # The board's stage counts are kept by triggers on the table, which COPY fires too.
+    assert stage_lead_counts(workspace=workspace, pipeline=stage.pipeline)[stage.pk] == 2
+
+
+def test_objects_without_their_auto_ids_are_inserted(workspace):
+    stage = Stage.objects.filter(workspace=workspace, pipeline__is_default=True).first()
+    lead = _lead(workspace, stage, name="Jane")
+    copy_insert(Lead, [lead])
+    copy_insert(LeadActivity, [LeadActivity(workspace=workspace, lead=lead, type=ActivityType.CREATED, data={"source": "import"})])
+    assert list(LeadActivity.objects.filter(lead=lead).values_list("data", flat=True)) == [{"source": "import"}]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite does not enforce varchar lengths")
+def test_a_value_too_long_raises_djangos_data_error_and_writes_nothing(workspace):
+    stage = Stage.objects.filter(workspace=workspace, pipeline__is_default=True).first()
+    with pytest.raises(DataError), transaction.atomic():
+        copy_insert(Lead, [_lead(workspace, stage, name="ok"), _lead(workspace, stage, name="x" * 500)])
+    assert not Lead.objects.exists()
