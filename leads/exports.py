@@ -20,6 +20,7 @@ from workspaces.models import Workspace
 EXPORT_CHUNK_SIZE = 2000
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST_CHARACTERS = frozenset(FORMULA_PREFIXES)
 EXPORT_COLUMNS = (
     "id",
     "name",
@@ -82,6 +83,8 @@ class _Line:
 
 def _custom_fields(custom_fields: dict) -> str:
     """The lead's custom fields as a JSON object keyed by the names people see."""
+    if not custom_fields:
+        return ""
     display_names = custom_fields.get(DISPLAY_NAMES_KEY) or {}
     shown: dict = {}
     for key, value in custom_fields.items():
@@ -111,9 +114,15 @@ def _row(values: tuple, tags: str) -> list:
         lead_id, name, first_name, last_name, email, phone, company, title, department,
         stage, pipeline, source, owner_email, score, status, lifecycle_stage, created_at, custom_fields,
     ) = values  # fmt: skip
-    text = (name, first_name, last_name, email, phone, company or "", title, department, stage, pipeline, source, owner_email or "")
-    after_score = (tags, status, lifecycle_stage, created_at.isoformat(), _custom_fields(custom_fields))
-    return [str(lead_id), *map(escape_formula, text), score, *map(escape_formula, after_score)]
+    text = [
+        name, first_name, last_name, email, phone, company or "", title, department, stage, pipeline, source, owner_email or "",
+        tags, status, lifecycle_stage, created_at.isoformat(), _custom_fields(custom_fields),
+    ]  # fmt: skip
+    # escape_formula, inline: a function call per cell took a tenth of the line's time.
+    for index, cell in enumerate(text):
+        if cell and cell[0] in _FORMULA_FIRST_CHARACTERS:
+            text[index] = f"'{cell}"
+    return [str(lead_id), *text[:12], score, *text[12:]]
 
 
 def leads_export_rows(*, queryset: QuerySet[Lead]) -> Iterator[str]:

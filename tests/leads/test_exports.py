@@ -83,3 +83,27 @@ def test_a_long_export_keeps_the_lists_order_and_filters_and_each_leads_own_tags
     # Filtered by one tag, each lead still shows all of its tags.
     assert exported(listed(workspace, sort_by="score", sort_order="desc", tag="vip")) == [lead for lead in by_score if "vip" in lead[2]]
     assert exported(listed(workspace, sort_by="email", sort_order="asc")) == sorted(leads, key=lambda lead: lead[1])
+
+
+def test_every_text_cell_that_a_spreadsheet_would_run_is_quoted_and_numbers_are_not(workspace):
+    lead = make_lead(
+        workspace,
+        name="+Ann Lee",
+        first_name="-Ann",
+        last_name="Lee",
+        email="ann@example.com",
+        company={"name": "@Acme"},
+        title="\tCTO",
+        department="\rIT",
+        tags=["-vip"],
+    )
+    lead.stage.name = "=Won"
+    lead.stage.save(update_fields=["name"])
+    Lead.objects.filter(pk=lead.pk).update(score=-5, custom_fields={"=plan": "-gold"})
+
+    header, row = csv.reader(io.StringIO(export_text(Lead.objects.filter(pk=lead.pk))))
+    cells = dict(zip(header, row, strict=True))
+
+    assert (cells["name"], cells["first name"], cells["last name"]) == ("'+Ann Lee", "'-Ann", "Lee")
+    assert (cells["company"], cells["title"], cells["department"], cells["stage"]) == ("'@Acme", "'\tCTO", "'\rIT", "'=Won")
+    assert (cells["tags"], cells["score"], cells["custom fields"]) == ("'-vip", "-5", '{"=plan": "-gold"}')
