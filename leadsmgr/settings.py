@@ -214,6 +214,11 @@ SLACK_WEBHOOK_URL = os.environ.get("SLACK_WEBHOOK_URL", "")
 # The address people and sites reach this app at; used in the snippet tag and in email links.
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
 
+# A workspace's rescoring (hourly decay, a model edit) is split into this many keyset ranges, each a
+# task, so it uses that many worker processes at once: the per-lead Python and PostgreSQL's UPDATE
+# share the cores. 2 matches the worker's concurrency on a 2-core machine.
+RESCORE_PARALLELISM = max(1, int(os.environ.get("RESCORE_PARALLELISM", "2")))
+
 # Periodic jobs; the database scheduler copies these into django-celery-beat's tables.
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-leads": {"task": "leads.tasks.sweep_pending_leads", "schedule": 60.0},

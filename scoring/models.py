@@ -56,3 +56,33 @@ class ScoreChange(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.previous_score} → {self.new_score} ({self.reason})"
+
+
+class RescoreRange(TenantModel):
+    """One keyset range of a workspace's rescoring run: its live leads with ids in (after, last],
+    rescored at `at` by one task, batch after batch. A run's ranges are disjoint and together cover
+    every id, so each lead is rescored by exactly one task while the ranges run in parallel.
+
+    `cursor` (the last id done) and `changed` are written in each batch's own transaction, so a
+    task that is retried or redelivered resumes after what it committed instead of redoing it."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.UUIDField()
+    reason = models.CharField(max_length=200)
+    at = models.DateTimeField()
+    after = models.UUIDField(null=True)  # exclusive; None: from the first lead
+    last = models.UUIDField(null=True)  # inclusive; None: to the last lead, also one created meanwhile
+    cursor = models.UUIDField(null=True)
+    changed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    done_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "rescore_ranges"
+        indexes = [
+            models.Index(fields=["run"], name="rescorerange_run"),
+            models.Index(fields=["workspace", "id"], name="rescorerange_ws_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"rescoring {self.run} ({self.after}, {self.last}]"

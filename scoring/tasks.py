@@ -1,16 +1,28 @@
-"""Scoring background work: band actions after a crossing, and the periodic rescoring that
-applies decay and inactivity to every lead in bounded batches."""
+"""Scoring background work: band actions after a crossing, and the rescoring of whole workspaces
+(hourly decay and inactivity, a scoring model edit). A workspace is rescored in keyset ranges of
+its leads that worker tasks run in parallel, each range in bounded batches."""
 
 import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from leads.models import Lead
+from scoring.models import RescoreRange
 
 logger = logging.getLogger(__name__)
 
 RESCORE_BATCH_SIZE = 1000
+# Finished ranges are kept this long (what each run changed and when it ended), then purged hourly.
+RESCORE_RANGE_RETENTION = timedelta(days=7)
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
 @shared_task(acks_late=True)
@@ -36,32 +48,134 @@ def enqueue_band_actions_many(change_ids: list[int]) -> None:
         logger.warning("could not enqueue band actions of %s score changes: %s", len(change_ids), error)
 
 
-def rescore_workspace(workspace_id, *, reason: str, at=None, batch_size: int = RESCORE_BATCH_SIZE) -> int:
-    """Rescores every live lead of the workspace at one instant, batch by batch (keyset by id, a
-    fixed number of queries per batch). Returns how many scores changed."""
-    from leads.segments.services import lead_segments_refresh
-    from scoring.services import leads_rescore_changed_ids
+def _live_ids(workspace_id):
+    return Lead.objects.filter(workspace_id=workspace_id, deleted_at__isnull=True).order_by("pk").values_list("pk", flat=True)
 
-    at = at or timezone.now()
-    changed, after = 0, None
-    live = Lead.objects.filter(workspace_id=workspace_id, deleted_at__isnull=True).order_by("pk")
+
+def _id_batches(workspace_id, *, after, last, batch_size: int) -> Iterator[list]:
+    """The ids of the workspace's live leads in (after, last], in id order, `batch_size` at a time;
+    each page starts after the previous page's last id (keyset), so a page costs the same anywhere."""
+    live = _live_ids(workspace_id)
+    if last is not None:
+        live = live.filter(pk__lte=last)
     while True:
-        page = live.filter(pk__gt=after) if after is not None else live
-        ids = list(page.values_list("pk", flat=True)[:batch_size])
+        ids = list((live.filter(pk__gt=after) if after is not None else live)[:batch_size])
         if not ids:
-            return changed
-        # A lead being rescored right now by an event is skipped: that rescoring is current anyway.
-        changed_ids = leads_rescore_changed_ids(workspace_id=workspace_id, lead_ids=ids, reason=reason, at=at, skip_locked=True)
-        if changed_ids:
-            # A score that decayed can take a lead out of (or into) a segment: one refresh per batch, for its changed leads.
-            lead_segments_refresh(workspace_id=workspace_id, lead_ids=changed_ids, reason=reason, now=at)
-        changed += len(changed_ids)
+            return
+        yield ids
         after = ids[-1]
 
 
+def rescore_ranges_plan(workspace_id, *, reason: str, at, parts: int, batch_size: int = RESCORE_BATCH_SIZE) -> list[RescoreRange]:
+    """Splits the workspace's live leads into up to `parts` keyset ranges of about the same size (a
+    range is at least a batch) and saves them as one run, in id order."""
+    live = _live_ids(workspace_id)
+    count = live.count()
+    parts = max(1, min(parts, -(-count // batch_size)))
+    # Leads created or deleted between these reads only move a boundary: the first range starts
+    # before the first id and the last one has no end, so every id is in exactly one range.
+    cuts = sorted({cut for part in range(1, parts) for cut in live[count * part // parts - 1 :][:1]})
+    run = uuid.uuid4()
+    return RescoreRange.objects.bulk_create(
+        RescoreRange(workspace_id=workspace_id, run=run, reason=reason[:200], at=at, after=after, last=last)
+        for after, last in zip([None, *cuts], [*cuts, None], strict=True)
+    )
+
+
+def rescore_range(range_id: int, *, batch_size: int = RESCORE_BATCH_SIZE) -> int:
+    """Rescores the range's leads after its cursor, batch after batch, then marks it done; returns how
+    many scores this call changed. A done range is left alone (a redelivered message). A range also
+    stops once a newer run of its workspace exists: that run rescores the same leads at a later
+    instant, and going on could put back the scores of an earlier one."""
+    part = RescoreRange.objects.filter(pk=range_id, done_at__isnull=True).first()
+    if part is None:
+        return 0
+    newer = RescoreRange.objects.filter(workspace_id=part.workspace_id, pk__gt=part.pk).exclude(run=part.run)
+    changed = 0
+    for ids in _id_batches(part.workspace_id, after=part.cursor or part.after, last=part.last, batch_size=batch_size):
+        if newer.exists():
+            break
+        changed += _rescore_batch(part, ids)
+    RescoreRange.objects.filter(pk=part.pk, done_at__isnull=True).update(done_at=timezone.now())
+    return changed
+
+
+def _rescore_batch(part: RescoreRange, ids: list) -> int:
+    from leads.segments.services import lead_segments_refresh
+    from scoring.services import leads_rescore_changed_ids
+
+    with transaction.atomic():
+        # A lead being rescored right now by an event is skipped: that rescoring is current anyway.
+        changed_ids = leads_rescore_changed_ids(
+            workspace_id=part.workspace_id, lead_ids=ids, reason=part.reason, at=part.at, skip_locked=True
+        )
+        # In the batch's transaction: a retry resumes after exactly what was committed.
+        RescoreRange.objects.filter(pk=part.pk).update(cursor=ids[-1], changed=F("changed") + len(changed_ids))
+    if changed_ids:
+        # A score that decayed can take a lead out of (or into) a segment: one refresh per batch, for its changed leads.
+        lead_segments_refresh(workspace_id=part.workspace_id, lead_ids=changed_ids, reason=part.reason, now=part.at)
+    return len(changed_ids)
+
+
+@shared_task(
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=8,
+    acks_late=True,
+)
+def rescore_range_task(range_id: int, batch_size: int = RESCORE_BATCH_SIZE) -> int:
+    return rescore_range(range_id, batch_size=batch_size)
+
+
+def rescore_workspace_start(workspace_id, *, reason: str, at=None, batch_size: int = RESCORE_BATCH_SIZE):
+    """Starts rescoring every live lead of the workspace at one instant: settings.RESCORE_PARALLELISM
+    ranges, one task each, queued once the ranges are committed. Returns the run's id
+    (rescore_run_progress tells how far it got)."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        parts = rescore_ranges_plan(workspace_id, reason=reason, at=at, parts=settings.RESCORE_PARALLELISM, batch_size=batch_size)
+        range_ids = [part.pk for part in parts]
+        transaction.on_commit(lambda: _enqueue_ranges(range_ids, batch_size=batch_size))
+    return parts[0].run
+
+
+def _enqueue_ranges(range_ids: list[int], *, batch_size: int) -> None:
+    for range_id in range_ids:
+        try:
+            rescore_range_task.apply_async(args=[range_id, batch_size], retry=False)
+        except Exception as error:  # noqa: BLE001 - the hourly job rescores anyway
+            logger.warning("could not enqueue rescoring range %s: %s", range_id, error)
+
+
+@dataclass(frozen=True)
+class RescoreProgress:
+    ranges: int
+    done: int
+    changed: int  # scores changed so far
+
+    @property
+    def finished(self) -> bool:
+        return self.done == self.ranges
+
+
+def rescore_run_progress(run) -> RescoreProgress:
+    totals = RescoreRange.objects.filter(run=run).aggregate(ranges=Count("pk"), done=Count("done_at"), changed=Sum("changed"))
+    return RescoreProgress(ranges=totals["ranges"], done=totals["done"], changed=totals["changed"] or 0)
+
+
+def rescore_workspace(workspace_id, *, reason: str, at=None, batch_size: int = RESCORE_BATCH_SIZE) -> int:
+    """Rescores every live lead of the workspace at one instant in this process, as one range (a shell,
+    a command, tests); the jobs start parallel ranges with rescore_workspace_start. Returns how many
+    scores changed."""
+    [part] = rescore_ranges_plan(workspace_id, reason=reason, at=at or timezone.now(), parts=1, batch_size=batch_size)
+    return rescore_range(part.pk, batch_size=batch_size)
+
+
 @shared_task(acks_late=True)
-def rescore_workspace_task(workspace_id: str, reason: str) -> int:
-    return rescore_workspace(workspace_id, reason=reason)
+def rescore_workspace_task(workspace_id: str, reason: str) -> str:
+    return str(rescore_workspace_start(workspace_id, reason=reason))
 
 
 def enqueue_workspace_rescore(workspace_id, *, reason: str) -> None:
@@ -74,8 +188,12 @@ def enqueue_workspace_rescore(workspace_id, *, reason: str) -> None:
 @shared_task
 def rescore_all_leads() -> int:
     """Beat: decay and inactivity move scores with time alone; every workspace is rescored at one
-    fixed instant."""
+    fixed instant, each in parallel ranges. Returns how many workspaces were started."""
     from workspaces.models import Workspace
 
     at = timezone.now()
-    return sum(rescore_workspace(workspace_id, reason="decay", at=at) for workspace_id in Workspace.objects.values_list("pk", flat=True))
+    RescoreRange.objects.filter(done_at__lt=at - RESCORE_RANGE_RETENTION).delete()
+    workspace_ids = list(Workspace.objects.values_list("pk", flat=True))
+    for workspace_id in workspace_ids:
+        rescore_workspace_start(workspace_id, reason="decay", at=at)
+    return len(workspace_ids)

@@ -266,12 +266,15 @@ def test_the_three_tier_preset_changes_the_bands(api, capture):
     assert api.get(score_url(lead)).json()["band"] == "cold"
 
 
-def test_rescoring_on_demand_is_accepted_and_scores_the_workspaces_leads(api, workspace, other_workspace):
+def test_rescoring_on_demand_is_accepted_and_scores_the_workspaces_leads(
+    api, workspace, other_workspace, django_capture_on_commit_callbacks
+):
     lead = make_lead(workspace, **FIT)  # its processing never ran
     theirs = make_lead(other_workspace, **FIT)
     assert lead.score_band == ""
 
-    response = api.post(f"{MODEL}/rescore")
+    with django_capture_on_commit_callbacks(execute=True):  # the ranges are queued once planned and committed
+        response = api.post(f"{MODEL}/rescore")
 
     assert response.status_code == 202
     assert response.json() == {"status": "queued"}

@@ -2,6 +2,7 @@
 workspace in keyset batches with a fixed number of queries per batch, writing only the scores that
 changed and reporting the band changes decay causes."""
 
+import itertools
 import threading
 from datetime import timedelta
 
@@ -18,13 +19,24 @@ from leads.tracking.models import TrackEvent, TrackSession
 from scoring import engine
 from scoring.config import CORE_FIELDS
 from scoring.engine import EventFact, LeadFacts, SessionFact
-from scoring.models import ScoreChange
+from scoring.models import RescoreRange, ScoreChange
 from scoring.presets import default_model_json
-from scoring.services import active_model, score_breakdown, scoring_model_update
-from scoring.tasks import rescore_all_leads, rescore_workspace, rescore_workspace_task
+from scoring.services import active_model, leads_rescore, score_breakdown, scoring_model_update
+from scoring.tasks import (
+    RescoreProgress,
+    rescore_all_leads,
+    rescore_range,
+    rescore_range_task,
+    rescore_ranges_plan,
+    rescore_run_progress,
+    rescore_workspace,
+    rescore_workspace_start,
+    rescore_workspace_task,
+)
 from tests.leads.factories import make_lead
 from tests.leads.tracking.factories import Browser, custom, identify, make_site, pageview, server_post
 from tests.scoring.test_services import FIT, FIT_SCORE, band_activities, listening
+from tests.workspaces.factories import WorkspaceFactory
 from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -110,40 +122,155 @@ def test_a_band_change_that_decay_causes_is_reported(workspace, api, django_capt
 
 
 def test_queries_per_batch_do_not_grow_with_the_batch_size(workspace, other_workspace, api, api_as):
+    third, fourth = WorkspaceFactory(), WorkspaceFactory()
     engaged_leads(workspace, api, 6)
-    engaged_leads(other_workspace, api_as(Role.MARKETER, other_workspace), 6)
+    engaged_leads(other_workspace, api_as(Role.MARKETER, other_workspace), 2)
+    engaged_leads(third, api_as(Role.MARKETER, third), 4)
+    engaged_leads(fourth, api_as(Role.MARKETER, fourth), 6)
     at = timezone.now() + NINETY_DAYS
 
-    with CaptureQueriesContext(connection) as three_batches:
-        assert rescore_workspace(workspace.pk, reason="decay", at=at, batch_size=2) == 6
-    with CaptureQueriesContext(connection) as one_batch:
-        assert rescore_workspace(other_workspace.pk, reason="decay", at=at, batch_size=6) == 6
+    def queries(workspace, batch_size: int, changed: int) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert rescore_workspace(workspace.pk, reason="decay", at=at, batch_size=batch_size) == changed
+        return len(captured)
 
-    # Each run ends with one query finding no more leads; the rest is the same for every batch.
-    per_batch = len(one_batch) - 1
-    assert len(three_batches) - 1 == 3 * per_batch
+    one_batch_of_6, one_batch_of_2 = queries(workspace, 6, 6), queries(other_workspace, 2, 2)
+    two_batches, three_batches = queries(third, 2, 4), queries(fourth, 2, 6)
+
+    assert one_batch_of_6 == one_batch_of_2
+    assert three_batches - two_batches == two_batches - one_batch_of_2 > 0  # each batch adds the same queries
 
 
-def test_the_hourly_job_rescores_every_workspace(workspace, other_workspace):
+def test_the_hourly_job_rescores_every_workspace(workspace, other_workspace, django_capture_on_commit_callbacks):
     ours, theirs = make_lead(workspace, **FIT), make_lead(other_workspace, **FIT)  # their processing never ran
 
-    assert rescore_all_leads() == 2
+    with django_capture_on_commit_callbacks(execute=True):  # each workspace's ranges are queued once committed
+        assert rescore_all_leads() == 2
 
     assert list(Lead.objects.filter(pk__in=[ours.pk, theirs.pk]).values_list("score", "score_band")) == [(45, "warm")] * 2
     assert set(ScoreChange.objects.values_list("workspace_id", "reason")) == {(workspace.pk, "decay"), (other_workspace.pk, "decay")}
-    assert rescore_all_leads() == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        rescore_all_leads()
+    assert ScoreChange.objects.count() == 2
     assert settings.CELERY_BEAT_SCHEDULE["rescore-all-leads"] == {"task": "scoring.tasks.rescore_all_leads", "schedule": 3600.0}
 
 
-def test_the_workspace_task_rescores_with_the_reason_given(workspace, other_workspace):
+def test_the_hourly_job_purges_the_ranges_of_runs_finished_a_week_ago(workspace, django_capture_on_commit_callbacks):
+    make_lead(workspace, **FIT)
+    old = rescore_workspace_start(workspace.pk, reason="decay")  # planned; its task never ran
+    RescoreRange.objects.filter(run=old).update(done_at=timezone.now() - timedelta(days=8))
+    unfinished = rescore_workspace_start(workspace.pk, reason="decay")
+    RescoreRange.objects.filter(run=unfinished).update(created_at=timezone.now() - timedelta(days=8))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rescore_all_leads()
+
+    assert not RescoreRange.objects.filter(run=old).exists()
+    assert RescoreRange.objects.filter(run=unfinished).exists()
+
+
+def test_the_workspace_task_rescores_with_the_reason_given(workspace, other_workspace, django_capture_on_commit_callbacks):
     ours, theirs = make_lead(workspace, **FIT), make_lead(other_workspace, **FIT)
 
-    assert rescore_workspace_task.delay(str(workspace.pk), "scoring model v2").get() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        run = rescore_workspace_task.delay(str(workspace.pk), "scoring model v2").get()
 
+    assert rescore_run_progress(run) == RescoreProgress(ranges=1, done=1, changed=1)
     assert ScoreChange.objects.get().lead_id == ours.pk
     assert ScoreChange.objects.get().reason == "scoring model v2"
     theirs.refresh_from_db()
     assert theirs.score_band == ""
+
+
+# A workspace is rescored in parallel keyset ranges (settings.RESCORE_PARALLELISM), one task each
+
+
+def ranges_of(run) -> list[tuple]:
+    return list(RescoreRange.objects.filter(run=run).order_by("pk").values_list("after", "last"))
+
+
+def test_a_workspace_is_split_into_ranges_that_rescore_each_lead_once(workspace, api, settings, django_capture_on_commit_callbacks):
+    settings.RESCORE_PARALLELISM = 3
+    engaged = engaged_leads(workspace, api, 7)
+    at = timezone.now() + NINETY_DAYS
+
+    with listening() as events, django_capture_on_commit_callbacks(execute=True):
+        run = rescore_workspace_start(workspace.pk, reason="decay", at=at, batch_size=2)
+
+    assert rescore_run_progress(run) == RescoreProgress(ranges=3, done=3, changed=7)
+    bounds = ranges_of(run)
+    assert bounds[0][0] is None and bounds[-1][1] is None
+    assert all(previous[1] == following[0] for previous, following in itertools.pairwise(bounds))  # adjacent, no gap
+    assert sorted(RescoreRange.objects.filter(run=run).values_list("changed", flat=True)) == [2, 2, 3]
+    assert scores(engaged) == [34] * 7
+    assert sorted(ScoreChange.objects.filter(reason="decay").values_list("lead_id", flat=True)) == sorted(lead.pk for lead in engaged)
+    assert sorted(event["leadId"] for event in events) == sorted(str(lead.pk) for lead in engaged)
+    assert all(len([row for row in band_activities(lead) if row["reason"] == "decay"]) == 1 for lead in engaged)
+
+
+def test_a_workspace_smaller_than_a_batch_is_one_range(workspace, django_capture_on_commit_callbacks):
+    make_lead(workspace, **FIT)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = rescore_workspace_start(workspace.pk, reason="decay")
+    assert ranges_of(run) == [(None, None)]
+    assert rescore_run_progress(run) == RescoreProgress(ranges=1, done=1, changed=1)
+
+
+def fail_updates_of(lead: Lead) -> None:
+    """A database trigger that makes every UPDATE of this lead's row fail, as a full disk would."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("CREATE FUNCTION fail_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$")
+            cursor.execute(
+                f"CREATE TRIGGER fail_update BEFORE UPDATE ON leads FOR EACH ROW WHEN (NEW.id = '{lead.pk}') EXECUTE FUNCTION fail_update()"
+            )
+        else:
+            cursor.execute(
+                f"CREATE TRIGGER fail_update BEFORE UPDATE ON leads FOR EACH ROW WHEN NEW.id = '{lead.pk.hex}' "
+                "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+
+
+def test_a_failed_range_resumes_after_its_last_batch_and_reports_each_change_once(
+    workspace, api, settings, django_capture_on_commit_callbacks
+):
+    settings.RESCORE_PARALLELISM = 1
+    engaged = sorted(engaged_leads(workspace, api, 6), key=lambda lead: lead.pk)
+    fail_updates_of(engaged[2])  # the first lead of the second batch
+    at = timezone.now() + NINETY_DAYS
+
+    with listening() as events:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = rescore_workspace_start(workspace.pk, reason="decay", at=at, batch_size=2)
+
+        assert rescore_run_progress(run) == RescoreProgress(ranges=1, done=0, changed=2)
+        assert scores(engaged) == [34, 34, 75, 75, 75, 75]  # the first batch is committed
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER fail_update" + (" ON leads" if connection.vendor == "postgresql" else ""))
+        [part] = RescoreRange.objects.filter(run=run)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert rescore_range_task.delay(part.pk, 2).get() == 4  # the message delivered again
+            assert rescore_range_task.delay(part.pk, 2).get() == 0  # and once more: the range is done
+
+    assert rescore_run_progress(run) == RescoreProgress(ranges=1, done=1, changed=6)
+    assert scores(engaged) == [34] * 6
+    assert ScoreChange.objects.filter(reason="decay").count() == 6
+    assert sorted(event["leadId"] for event in events) == sorted(str(lead.pk) for lead in engaged)
+    assert all(len([row for row in band_activities(lead) if row["reason"] == "decay"]) == 1 for lead in engaged)
+
+
+def test_a_late_range_of_an_older_run_does_not_put_back_older_scores(workspace, api, django_capture_on_commit_callbacks):
+    engaged = engaged_leads(workspace, api, 2)
+    [older] = rescore_ranges_plan(workspace.pk, reason="decay", at=timezone.now() + timedelta(days=30), parts=1)  # its message is late
+    with django_capture_on_commit_callbacks(execute=True):
+        rescore_workspace_start(workspace.pk, reason="decay", at=timezone.now() + NINETY_DAYS)
+    assert scores(engaged) == [34, 34]
+
+    assert rescore_range_task.delay(older.pk).get() == 0
+
+    assert scores(engaged) == [34, 34]
+    older.refresh_from_db()
+    assert older.done_at is not None
 
 
 def test_deleted_leads_are_left_alone(workspace, api):
@@ -181,6 +308,69 @@ def test_a_lead_locked_by_another_transaction_is_skipped_and_rescored_next_time(
     assert scores([busy, free]) == [75, 34]
     assert rescore_workspace(workspace.pk, reason="decay", at=at) == 1
     assert scores([busy, free]) == [34, 34]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="parallel rescoring needs PostgreSQL (set DATABASE_URL): SQLite has one writer"
+)
+@pytest.mark.django_db(transaction=True)
+def test_ranges_running_at_once_next_to_an_event_rescoring_report_each_band_change_once(workspace, api):
+    engaged = engaged_leads(workspace, api, 12)
+    at = timezone.now() + NINETY_DAYS
+    ranges = rescore_ranges_plan(workspace.pk, reason="decay", at=at, parts=2, batch_size=3)
+    start = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def run(work) -> None:
+        try:
+            start.wait(timeout=30)
+            work()
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    everyone = sorted((lead.pk for lead in engaged), reverse=True)  # locked in id order all the same
+    with listening() as events:
+        workers = [threading.Thread(target=run, args=(lambda part=part: rescore_range(part.pk, batch_size=3),)) for part in ranges]
+        workers.append(
+            threading.Thread(target=run, args=(lambda: leads_rescore(workspace_id=workspace.pk, lead_ids=everyone, reason="decay", at=at),))
+        )
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+
+    assert errors == []
+    assert not any(worker.is_alive() for worker in workers)
+    assert scores(engaged) == [34] * 12
+    assert sorted(ScoreChange.objects.filter(reason="decay").values_list("lead_id", flat=True)) == sorted(lead.pk for lead in engaged)
+    assert sorted(event["leadId"] for event in events) == sorted(str(lead.pk) for lead in engaged)
+    assert all(len([row for row in band_activities(lead) if row["reason"] == "decay"]) == 1 for lead in engaged)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the failure is raised with a PostgreSQL error code (set DATABASE_URL)")
+def test_a_range_that_meets_a_transient_database_error_is_retried_by_its_task(workspace, api, django_capture_on_commit_callbacks):
+    engaged = engaged_leads(workspace, api, 4)
+    with connection.cursor() as cursor:  # the first rescoring UPDATE fails as a serialization failure would; the retry passes
+        cursor.execute("CREATE SEQUENCE leads_updates")
+        cursor.execute(
+            "CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF nextval('leads_updates') = 1 THEN RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001'; END IF; "
+            "RETURN NULL; END $$"
+        )
+        cursor.execute("CREATE TRIGGER fail_once BEFORE UPDATE ON leads FOR EACH STATEMENT EXECUTE FUNCTION fail_once()")
+
+    with listening() as events, django_capture_on_commit_callbacks(execute=True):
+        run = rescore_workspace_start(workspace.pk, reason="decay", at=timezone.now() + NINETY_DAYS, batch_size=2)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_value FROM leads_updates")
+        assert cursor.fetchone()[0] == 3  # the failed UPDATE, then both batches
+    assert rescore_run_progress(run).finished
+    assert rescore_run_progress(run).changed == 4
+    assert scores(engaged) == [34] * 4
+    assert sorted(event["leadId"] for event in events) == sorted(str(lead.pk) for lead in engaged)
 
 
 # The batch path scores as the engine does (facts read in bulk, only the fields the model reads)
