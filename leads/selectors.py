@@ -1,7 +1,7 @@
 """Reads of leads, prefetched so serializers and templates never query per lead."""
 
 import django_filters
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 
 from leads.models import ConsentRecord, Lead, LeadActivity, LeadTag, Note, SourceType, StageLeadCount, StageLeadCountDelta, Tag
 from workspaces.models import User, Workspace
@@ -112,13 +112,42 @@ def lead_get(*, workspace: Workspace, lead_id) -> Lead:
 
 def lead_get_detail(*, workspace: Workspace, lead_id) -> Lead:
     lead = lead_get(workspace=workspace, lead_id=lead_id)
+    _lead_history_attach(lead)
+    return lead
+
+
+def lead_get_api_detail(*, workspace: Workspace, lead_id) -> Lead:
+    """A live lead of the workspace, or 404, with what the API's lead detail shows: its history as
+    lead_get_detail gives it, and its tag names as `tag_names`. The lead's own query says whether
+    it has tags, notes and consent records, and only those it has are read: two queries for most
+    leads, each of them costing more in Django than in the database."""
+    queryset = (
+        scoped(Lead, workspace)
+        .alive()
+        .select_related("company", "stage", "owner")
+        .annotate(
+            has_tags=Exists(LeadTag.objects.filter(lead=OuterRef("pk"))),
+            has_notes=Exists(Note.objects.filter(lead=OuterRef("pk"))),
+            has_consent=Exists(ConsentRecord.objects.filter(lead=OuterRef("pk"))),
+        )
+    )
+    lead = scoped_get_or_404(queryset, workspace, pk=lead_id)
+    lead.tag_names = lead_tag_names(lead_ids=[lead.pk]).get(lead.pk, []) if lead.has_tags else []
+    _lead_history_attach(lead, notes=lead.has_notes, consent=lead.has_consent)
+    return lead
+
+
+def _lead_history_attach(lead: Lead, *, notes: bool = True, consent: bool = True) -> None:
+    """The lead's recent activities and notes, and its consent records; `notes` or `consent` False
+    when the caller knows there are none."""
     lead.recent_activities = list(
         LeadActivity.objects.filter(lead=lead).select_related("actor").order_by("-created_at", "-id")[:DETAIL_ACTIVITY_LIMIT]
     )
-    lead.recent_notes = list(Note.objects.filter(lead=lead).select_related("author").order_by("-created_at")[:DETAIL_NOTE_LIMIT])
-    lead.consent_history = list(ConsentRecord.objects.filter(lead=lead).order_by("-created_at", "-id"))
+    lead.recent_notes = (
+        list(Note.objects.filter(lead=lead).select_related("author").order_by("-created_at")[:DETAIL_NOTE_LIMIT]) if notes else []
+    )
+    lead.consent_history = list(ConsentRecord.objects.filter(lead=lead).order_by("-created_at", "-id")) if consent else []
     lead.current_consent = lead_current_consent(records=lead.consent_history)
-    return lead
 
 
 def lead_current_consent(*, records: list[ConsentRecord]) -> list[ConsentRecord]:

@@ -362,7 +362,8 @@ class LeadSerializer(serializers.Serializer):
 
     @extend_schema_field({"type": "array", "items": {"type": "string"}})
     def get_tags(self, lead):
-        return sorted(tag.name for tag in lead.tags.all())
+        names = getattr(lead, "tag_names", None)  # read without Tag instances by lead_get_api_detail
+        return sorted(names if names is not None else (tag.name for tag in lead.tags.all()))
 
 
 class ActivitySerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from leads.models import ActivityType, Contact, Lead, LeadActivity, Note
+from leads.models import ActivityType, ConsentRecord, Contact, Lead, LeadActivity, Note
 from pipelines.models import Stage
 from tests.leads.factories import make_lead
 from tests.pipelines.factories import make_pipeline
@@ -259,6 +259,59 @@ def test_detail_includes_activity_log_and_notes(api, workspace):
     assert [note["value"] for note in body["notes"]] == ["Called, no answer"]
     assert body["notes"][0]["author"]["id"] == api.user.pk
     assert [a["type"] for a in body["activities"]] == ["note_added", "created"]
+
+
+DETAIL_KEYS = [
+    "id", "name", "firstName", "lastName", "email", "phone", "company", "title", "department", "source", "utm",
+    "customFields", "tags", "status", "lifecycleStage", "pipelineId", "stageId", "stage", "score", "assignedTo", "owner",
+    "contactId", "convertedAt", "createdAt", "updatedAt", "lastActivityAt", "country", "emailKind", "phoneCountry",
+    "validationWarnings", "processingState", "sourceWebhookId", "activities", "notes", "consent", "consentHistory",
+]  # fmt: skip
+
+
+def iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def test_detail_shows_the_leads_tags_notes_and_consent_in_full(api, workspace):
+    lead = make_lead(workspace, name="Ann Lee", email="ann@acme.com", company={"name": "Acme"}, tags=["vip", "beta"], owner=api.user)
+    api.post(f"/api/v1/leads/{lead.pk}/notes", {"value": "Called, no answer"}, format="json")
+    records = [
+        ConsentRecord.objects.create(
+            workspace=workspace, lead=lead, purpose=purpose, granted=granted, source="form", policy_version=version
+        )
+        for purpose, granted, version in [("sms", True, "v1"), ("email_marketing", True, "v1"), ("sms", False, "v2")]
+    ]
+    note = Note.objects.get(lead=lead)
+
+    body = api.get(f"/api/v1/leads/{lead.pk}").json()
+
+    assert list(body) == DETAIL_KEYS
+    assert body["tags"] == ["beta", "vip"]
+    assert body["company"]["name"] == "Acme"
+    user = {"id": api.user.pk, "name": api.user.display_name, "email": api.user.email}
+    assert (body["assignedTo"], body["owner"]) == (api.user.pk, user)
+    assert body["notes"] == [{"id": str(note.pk), "value": "Called, no answer", "author": user, "createdAt": iso(note.created_at)}]
+
+    def shown(record):
+        purpose, granted, version = record.purpose, record.granted, record.policy_version
+        return {"purpose": purpose, "granted": granted, "source": "form", "policyVersion": version, "recordedAt": iso(record.created_at)}
+
+    assert body["consentHistory"] == [shown(record) for record in reversed(records)]
+    assert body["consent"] == [shown(records[1]), shown(records[2])]  # the latest per purpose, by purpose
+    assert [a["type"] for a in body["activities"]] == ["note_added", "created"]
+
+
+def test_detail_of_a_lead_without_tags_notes_or_consent(api, workspace, django_assert_max_num_queries):
+    lead = make_lead(workspace)
+    api.get(f"/api/v1/leads/{lead.pk}")  # the token's first use is written down
+
+    # The token with its member, the lead with its company, stage and owner, and its activities.
+    with django_assert_max_num_queries(3):
+        body = api.get(f"/api/v1/leads/{lead.pk}").json()
+
+    assert (body["tags"], body["notes"], body["consent"], body["consentHistory"]) == ([], [], [], [])
+    assert [a["type"] for a in body["activities"]] == ["created"]
 
 
 def test_patch_records_old_and_new_values(api, workspace):
