@@ -10,7 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models.expressions import RawSQL
 
 from leads.models import Company, Lead, LeadTag
 from leads.tracking.models import TrackEvent, TrackSession
@@ -50,6 +52,16 @@ def event_names(model: ScoringModelConfig) -> set[str]:
     return names
 
 
+def _id_in(model, field: str, ids: list):
+    """A filter: the model's UUID `field` is one of `ids`. On PostgreSQL one array parameter
+    (= ANY): a batch's thousand IN parameters cost ~12 ms a query to build and quote, about as
+    much as running the query."""
+    if connection.vendor != "postgresql":
+        return Q(**{f"{field}__in": ids})
+    column = f'"{model._meta.db_table}"."{model._meta.get_field(field).column}"'
+    return RawSQL(f"{column} = ANY(%s::uuid[])", [ids], output_field=BooleanField())
+
+
 def facts_for(lead_ids: Iterable, model: ScoringModelConfig, *, workspace_id=None, lock: bool = False, skip_locked: bool = False) -> dict:
     """{lead id: (LeadState, LeadFacts)} for the live leads among `lead_ids` (of `workspace_id` when
     given). With `lock` (inside a transaction) the lead rows are locked FOR UPDATE, in id order, by
@@ -69,7 +81,7 @@ def facts_for(lead_ids: Iterable, model: ScoringModelConfig, *, workspace_id=Non
         *lead_fields,
     )
 
-    leads = Lead.objects.filter(pk__in=list(lead_ids), deleted_at__isnull=True)
+    leads = Lead.objects.filter(_id_in(Lead, "id", list(lead_ids)), deleted_at__isnull=True)
     if workspace_id is not None:
         leads = leads.filter(workspace_id=workspace_id)
     if lock:
@@ -84,23 +96,23 @@ def facts_for(lead_ids: Iterable, model: ScoringModelConfig, *, workspace_id=Non
     companies: dict = {}
     if with_company:
         company_ids = {row[columns.index("company_id")] for row in rows} - {None}
-        for company_id, *values in Company.objects.filter(pk__in=company_ids).values_list("id", *COMPANY_COLUMNS):
+        for company_id, *values in Company.objects.filter(_id_in(Company, "id", list(company_ids))).values_list("id", *COMPANY_COLUMNS):
             companies[company_id] = dict(zip(COMPANY_FIELDS, values, strict=True))
     tags: dict = defaultdict(list)
     if "tags" in read:
-        for lead_id, name in LeadTag.objects.filter(lead_id__in=ids).values_list("lead_id", "tag__name"):
+        for lead_id, name in LeadTag.objects.filter(_id_in(LeadTag, "lead", ids)).values_list("lead_id", "tag__name"):
             tags[lead_id].append(name)
     events: dict = defaultdict(list)
     names = event_names(model)
     if names:
-        for lead_id, name, at, url in TrackEvent.objects.filter(lead_id__in=ids, is_bot=False, name__in=names).values_list(
+        for lead_id, name, at, url in TrackEvent.objects.filter(_id_in(TrackEvent, "lead", ids), is_bot=False, name__in=names).values_list(
             "lead_id", "name", "occurred_at", "url"
         ):
             events[lead_id].append(EventFact(name, at, url))
     sessions: dict = defaultdict(list)
     engagement = model.behavioral.engagement
     if engagement.session_duration or engagement.pages_per_session or engagement.return_visits or model.negative.inactivity:
-        for lead_id, started, ended, pageviews in TrackSession.objects.filter(lead_id__in=ids, is_bot=False).values_list(
+        for lead_id, started, ended, pageviews in TrackSession.objects.filter(_id_in(TrackSession, "lead", ids), is_bot=False).values_list(
             "lead_id", "started_at", "ended_at", "pageviews"
         ):
             sessions[lead_id].append(
