@@ -39,18 +39,47 @@ class StrictJSONParser(JSONParser):
         return data
 
 
+def contains_nul(value) -> bool:
+    """True when a string (or a key) anywhere in `value` holds a NUL character, which PostgreSQL
+    cannot store in text or jsonb; iterative, like json_depth_exceeds."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 def parse_json(raw: bytes):
-    """Strict JSON (no NaN or Infinity, at most MAX_JSON_DEPTH levels); raises ValueError saying
-    what is wrong. Shared by the API parser and the webhook endpoint."""
+    """Strict JSON (no NaN or Infinity, no number beyond a double's range, no NUL character, at
+    most MAX_JSON_DEPTH levels); raises ValueError saying what is wrong. Shared by the API parser,
+    the webhook endpoint and the Track API."""
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        text = raw.decode("utf-8")
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise ValueError(f"Malformed JSON: {error}") from None
     if json_depth_exceeds(data, MAX_JSON_DEPTH):
         raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
+    # Only an escape can put a NUL in valid JSON: the walk runs when the text has one.
+    if "\\u0000" in text and contains_nul(data):
+        raise ValueError("Malformed JSON: a string holds a NUL character (\\u0000), which cannot be stored.")
     return data
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {literal[:40]} is out of range")
+    return value
 
 
 def _reject_constant(name: str):

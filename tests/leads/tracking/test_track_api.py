@@ -141,8 +141,15 @@ def test_a_batch_where_every_event_is_bad_is_refused_with_every_error(site):
 
 @pytest.mark.parametrize(
     "body",
-    ['{"events": [', "not json", '{"events": [{"type": "pageview", "url": "https://a.b/"}], "visitorId": NaN}', "\xff"],
-    ids=["truncated", "not-json", "nan", "not-utf8"],
+    [
+        '{"events": [',
+        "not json",
+        '{"events": [{"type": "pageview", "url": "https://a.b/"}], "visitorId": NaN}',
+        "\xff",
+        '{"events": [{"type": "pageview", "url": "https://a.b/\\u0000"}], "visitorId": "visitor-0001"}',
+        '{"events": [{"type": "event", "name": "x", "properties": {"n": 1e400}}], "visitorId": "visitor-0001"}',
+    ],
+    ids=["truncated", "not-json", "nan", "not-utf8", "nul-character", "number-beyond-a-double"],
 )
 def test_a_body_that_is_not_json_is_a_400(site, body):
     response = Browser(site).post_raw(body)
