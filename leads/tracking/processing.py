@@ -533,6 +533,21 @@ def _lead_from_token(workspace_id, token) -> Lead | None:
     return _live_lead(Lead.objects.filter(workspace_id=workspace_id, pk=data.get("l")).first())
 
 
+def pending_work(*, workspace_id, limit: int) -> tuple[list[str], list[str]]:
+    """(visitor keys, lead ids) with events still waiting in the workspace, the longest waiting
+    first; at most `limit` of each (the unprocessed index keeps this small)."""
+    waiting = TrackEvent.objects.filter(workspace_id=workspace_id, processed_at__isnull=True)
+    visitor_keys = list(
+        waiting.exclude(visitor_key="").values("visitor_key").annotate(first=Min("received_at")).order_by("first")
+        .values_list("visitor_key", flat=True)[:limit]
+    )  # fmt: skip
+    lead_ids = list(
+        waiting.filter(visitor_key="", lead__isnull=False).values("lead_id").annotate(first=Min("received_at")).order_by("first")
+        .values_list("lead_id", flat=True)[:limit]
+    )  # fmt: skip
+    return visitor_keys, [str(pk) for pk in lead_ids]
+
+
 def unprocessed_work(*, older_than: datetime, limit: int) -> list[tuple]:
     """(workspace id, visitor key, lead id) of events still waiting, oldest first."""
     rows = (

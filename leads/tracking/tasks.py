@@ -9,6 +9,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from leads.tracking import processing
+from leadsmgr.queueing import coalesced_release, enqueue_coalesced
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +26,49 @@ SWEEP_BATCH_SIZE = 500
     acks_late=True,
 )
 def process_track_events(self, workspace_id: str, visitor_keys: list[str], lead_ids: list[str]) -> int:
+    """These visitors' and leads' waiting events (messages sent before the workspace drain existed)."""
     done = processing.track_events_process(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
     # Also when nothing was left to process: a retry after a failed rescoring must still rescore.
     rescore_tracked_leads(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
+    return done
+
+
+# Visitors (and leads) per round of the drain, and rounds per task before it hands over to a new
+# message (other workspaces' work waits behind a long drain otherwise).
+DRAIN_BATCH = 100
+DRAIN_ROUNDS = 50
+
+
+def processing_flag(workspace_id) -> str:
+    return f"track-processing:{workspace_id}"
+
+
+@shared_task(
+    autoretry_for=(OperationalError, InterfaceError, ConnectionError, TimeoutError),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=8,
+    acks_late=True,
+)
+def process_pending_track_events(workspace_id: str) -> int:
+    """Processes every event waiting in the workspace, the longest-waiting visitors first, and
+    rescores their leads. One message drains what many Track API requests stored (they send none
+    while it waits: leadsmgr.queueing). Idempotent: only unprocessed events are touched."""
+    coalesced_release(processing_flag(workspace_id))
+    done = 0
+    for _ in range(DRAIN_ROUNDS):
+        visitor_keys, lead_ids = processing.pending_work(workspace_id=workspace_id, limit=DRAIN_BATCH)
+        if not visitor_keys and not lead_ids:
+            return done
+        done += processing.track_events_process(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
+        try:
+            rescore_tracked_leads(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
+        except Exception as error:  # noqa: BLE001 - handed to a task that retries it; the drain goes on
+            # The events are processed now, so a retry of this drain would not find these leads again.
+            logger.warning("rescoring after tracked events failed (%s); retrying it in its own task", error)
+            process_track_events.apply_async(args=[str(workspace_id), visitor_keys, lead_ids], countdown=5)
+    enqueue_coalesced(process_pending_track_events, flag=processing_flag(workspace_id), args=(str(workspace_id),))
     return done
 
 
@@ -48,15 +89,12 @@ def rescore_tracked_leads(*, workspace_id, visitor_keys, lead_ids) -> None:
 
 
 def enqueue_track_processing(workspace_id, visitor_keys, lead_ids) -> bool:
-    """Sends the task without retrying the broker: events are stored, and the sweeper finds them."""
+    """Sends the workspace's drain unless one is already waiting, without retrying the broker:
+    events are stored, and the sweeper finds them. A Redis flag check (~0.1 ms) instead of a
+    publish (~0.65 ms) on most Track API requests under load."""
     if not visitor_keys and not lead_ids:
         return True
-    try:
-        process_track_events.apply_async(args=[str(workspace_id), sorted(visitor_keys), sorted(map(str, lead_ids))], retry=False)
-    except Exception as error:  # noqa: BLE001 - any broker failure only delays processing
-        logger.warning("could not enqueue event processing (%s); the sweeper will retry", error)
-        return False
-    return True
+    return enqueue_coalesced(process_pending_track_events, flag=processing_flag(workspace_id), args=(str(workspace_id),))
 
 
 @shared_task
