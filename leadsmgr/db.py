@@ -1,0 +1,59 @@
+"""psycopg's C loader for timestamptz on every PostgreSQL connection.
+
+Django's psycopg backend registers a Python subclass of psycopg's TimestamptzLoader that parses
+each value in Python, then sets its tzinfo: ~5 µs a value against ~0.4 µs for psycopg_binary's
+C loader, which is what a list page or an export spends most of its decoding on. The C loader
+returns the instant in the session's TimeZone, which Django sets to the connection's time zone
+(UTC unless DATABASES sets TIME_ZONE), so values are the same aware datetimes as Django's.
+"""
+
+import datetime
+from functools import cache
+
+from django.conf import settings
+from django.db.backends.signals import connection_created
+
+try:
+    from psycopg.adapt import Loader
+    from psycopg.pq import Format
+    from psycopg_binary._psycopg import TimestamptzLoader as CTimestamptzLoader
+except ImportError:  # psycopg without its binary package (or psycopg2): Django's loader stays.
+    CTimestamptzLoader = None
+
+
+@cache
+def c_tz_loader(zone: datetime.tzinfo) -> type:
+    """A loader class whose instances decode with the C loader; `timezone` is what Django's
+    create_cursor compares with the connection's before registering its own loader on a cursor."""
+
+    class CTzLoader(Loader):
+        format = Format.TEXT
+        timezone = zone
+
+        def __init__(self, oid, context=None):
+            super().__init__(oid, context)
+            # The C class cannot be subclassed, hence the delegation; psycopg's C row loop calls the
+            # instance's `load`, which is then the C loader's own: no Python frame per value.
+            self._c_loader = CTimestamptzLoader(oid, context)
+            self.load = self._c_loader.load
+
+        def load(self, data):
+            return self._c_loader.load(data)
+
+    CTzLoader.__qualname__ = f"CTzLoader[{zone}]"
+    return CTzLoader
+
+
+def c_timestamptz_loader_register(sender, connection, **kwargs):
+    """connection_created receiver: the C loader on a new PostgreSQL connection, where it gives what
+    Django's would."""
+    raw = connection.connection
+    if CTimestamptzLoader is None or connection.vendor != "postgresql" or not settings.USE_TZ or not hasattr(raw, "adapters"):
+        return  # psycopg2, or naive datetimes: Django's loader stays
+    # The C loader converts to the session's TimeZone; use it only where that is Django's zone.
+    if raw.info.parameter_status("TimeZone") == connection.timezone_name:
+        raw.adapters.register_loader("timestamptz", c_tz_loader(connection.timezone))
+
+
+def connect_signals():
+    connection_created.connect(c_timestamptz_loader_register, dispatch_uid="leadsmgr.db.c_timestamptz_loader")
