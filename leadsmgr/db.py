@@ -1,8 +1,8 @@
 """psycopg's C loader for timestamptz on every PostgreSQL connection.
 
 Django's psycopg backend registers a Python subclass of psycopg's TimestamptzLoader that parses
-each value in Python, then sets its tzinfo: ~5 µs a value against ~0.4 µs for psycopg_binary's
-C loader, which is what a list page or an export spends most of its decoding on. The C loader
+each value in Python, then sets its tzinfo: ~3 µs of CPU a value against ~0.25 µs for
+psycopg_binary's C loader (200,000 values read through a Django cursor). The C loader
 returns the instant in the session's TimeZone, which Django sets to the connection's time zone
 (UTC unless DATABASES sets TIME_ZONE), so values are the same aware datetimes as Django's.
 """
