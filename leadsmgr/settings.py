@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_beat",
+    "leadsmgr",  # project-wide hooks (the C timestamp loader on PostgreSQL connections); no models
     "workspaces",
     "pipelines",
     "leads",
