@@ -1,11 +1,12 @@
 """Inbound lead webhooks: their management, and ingesting one submission."""
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import DataError, transaction
+from django.db import DataError, connections, router, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -199,6 +200,9 @@ def submission_ingest(
     known of the first submission (its lead, once captured) and writes nothing.
     """
     body_sha = hashlib.sha256(raw_body).hexdigest()
+    if queued and not idempotency_key:
+        # The hot path of a high-volume source: one INSERT in autocommit, no transaction around it.
+        return _enqueue_checked(webhook, payload, body_sha, "", ip=ip, user_agent=user_agent, referer=referer)
     with transaction.atomic():
         if idempotency_key:
             lock_values(f"idempotency:{webhook.pk}:{idempotency_key}")
@@ -208,37 +212,75 @@ def submission_ingest(
                     raise IngestConflict()
                 body = _queued_body(prior.pk) if prior.outcome == SubmissionOutcome.QUEUED else prior.response
                 return IngestAnswer(status_code=prior.status_code, body=body, replayed=True)
-
-        honeypot = webhook.honeypot_field
-        if honeypot and payload.get(honeypot) not in (None, "", [], {}):
-            body = {"ok": True, "status": "discarded"}
-            _record(webhook, payload, body_sha, idempotency_key, SubmissionOutcome.DISCARDED, body, None, ip, user_agent)
-            return IngestAnswer(status_code=200, body=body)
-
-        submission = _submission(webhook, payload, page_url=referer, ip=ip, user_agent=user_agent)
         if queued:
-            submission_check(workspace=webhook.workspace, submission=submission)
-            stored = WebhookSubmission.objects.create(
-                workspace_id=webhook.workspace_id,
-                webhook=webhook,
-                idempotency_key=idempotency_key,
-                body_sha256=body_sha,
-                payload=payload,
-                outcome=SubmissionOutcome.QUEUED,
-                response={"ok": True, "status": SubmissionOutcome.QUEUED},
-                status_code=202,
-                ip=ip,
-                user_agent=user_agent[:400],
-                page_url=referer[:1000],
-            )
-            workspace_id = str(webhook.workspace_id)
-            transaction.on_commit(lambda: enqueue_queued_capture(workspace_id))
-            return IngestAnswer(status_code=202, body=_queued_body(stored.pk))
+            return _enqueue_checked(webhook, payload, body_sha, idempotency_key, ip=ip, user_agent=user_agent, referer=referer)
 
+        if discarded := _honeypot_answer(webhook, payload, body_sha, idempotency_key, ip=ip, user_agent=user_agent):
+            return discarded
+        submission = _submission(webhook, payload, page_url=referer, ip=ip, user_agent=user_agent)
         result = lead_capture(workspace=webhook.workspace, submission=submission)
         body = _captured_body(result)
         _record(webhook, payload, body_sha, idempotency_key, result.status, body, result.lead, ip, user_agent)
     return IngestAnswer(status_code=200, body=body)
+
+
+def _honeypot_answer(webhook, payload, body_sha, idempotency_key, *, ip, user_agent: str) -> IngestAnswer | None:
+    """A filled honeypot field: the submission is logged as discarded and answered as accepted."""
+    honeypot = webhook.honeypot_field
+    if not honeypot or payload.get(honeypot) in (None, "", [], {}):
+        return None
+    body = {"ok": True, "status": "discarded"}
+    with transaction.atomic():
+        _record(webhook, payload, body_sha, idempotency_key, SubmissionOutcome.DISCARDED, body, None, ip, user_agent)
+    return IngestAnswer(status_code=200, body=body)
+
+
+def _enqueue_checked(webhook, payload, body_sha, idempotency_key, *, ip, user_agent: str, referer: str) -> IngestAnswer:
+    """The queued answer: the honeypot, then the submission checked as capture will check it (a
+    ValidationError writes nothing), stored in one statement, the capture sent after commit."""
+    if discarded := _honeypot_answer(webhook, payload, body_sha, idempotency_key, ip=ip, user_agent=user_agent):
+        return discarded
+    submission = _submission(webhook, payload, page_url=referer, ip=ip, user_agent=user_agent)
+    submission_check(workspace=webhook.workspace, submission=submission)
+    submission_id = _insert_queued(webhook, payload, body_sha, idempotency_key, ip=ip, user_agent=user_agent[:400], page_url=referer[:1000])
+    workspace_id = str(webhook.workspace_id)
+    transaction.on_commit(lambda: enqueue_queued_capture(workspace_id))  # at once in autocommit
+    return IngestAnswer(status_code=202, body=_queued_body(submission_id))
+
+
+_QUEUED_INSERT_SQL = """
+INSERT INTO integrations_webhooksubmission
+    (workspace_id, webhook_id, idempotency_key, body_sha256, payload, outcome, response, status_code, ip, user_agent, page_url,
+     received_at)
+VALUES (%s, %s, %s, %s, %s::jsonb, 'queued', '{"ok": true, "status": "queued"}'::jsonb, 202, %s, %s, %s, now())
+RETURNING id
+"""
+
+
+def _insert_queued(webhook, payload, body_sha, idempotency_key, *, ip, user_agent: str, page_url: str) -> int:
+    """One INSERT: on PostgreSQL a fixed statement (the ORM's create costs ~0.3 ms of compiling on
+    a path that should take about a millisecond in all); the ORM elsewhere."""
+    connection = connections[router.db_for_write(WebhookSubmission)]
+    if connection.vendor != "postgresql":
+        return WebhookSubmission.objects.create(
+            workspace_id=webhook.workspace_id,
+            webhook=webhook,
+            idempotency_key=idempotency_key,
+            body_sha256=body_sha,
+            payload=payload,
+            outcome=SubmissionOutcome.QUEUED,
+            response={"ok": True, "status": SubmissionOutcome.QUEUED},
+            status_code=202,
+            ip=ip,
+            user_agent=user_agent,
+            page_url=page_url,
+        ).pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _QUEUED_INSERT_SQL,
+            [webhook.workspace_id, webhook.pk, idempotency_key, body_sha, json.dumps(payload), ip, user_agent, page_url],
+        )
+        return cursor.fetchone()[0]
 
 
 def _record(webhook, payload, body_sha, idempotency_key, outcome, body, lead, ip, user_agent) -> None:

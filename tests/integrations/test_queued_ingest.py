@@ -306,3 +306,15 @@ def test_a_paused_rekeyed_or_deleted_queued_webhook_stops_answering_at_once(clie
     assert post(client, new_key, {"email": "e@acme.com"}).status_code == 202
     LeadWebhook.objects.filter(pk=webhook.pk).delete()  # as admin's bulk delete does
     assert post(client, new_key, {"email": "f@acme.com"}).status_code == 404
+
+
+def test_a_filled_honeypot_is_discarded_at_once_and_nothing_is_queued(client, queued):
+    webhook, key = queued
+    response = post(client, key, {"name": "Bot", "email": "bot@spam.example", "_hp": "http://spam.example"})
+
+    assert (response.status_code, response.json()) == (200, {"ok": True, "status": "discarded"})
+    assert list(WebhookSubmission.objects.values_list("outcome", flat=True)) == [SubmissionOutcome.DISCARDED]
+    capture_queued_submissions(str(webhook.workspace_id))
+    assert not Lead.objects.exists()
+    webhook.refresh_from_db()
+    assert (webhook.total_received, webhook.discarded_received) == (1, 1)
