@@ -2,11 +2,12 @@
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import DataError, connections, router, transaction
+from django.db import DataError, InterfaceError, OperationalError, connections, router, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -20,6 +21,8 @@ from leadsmgr.queueing import enqueue_coalesced
 from workspaces.models import Workspace, hash_token
 
 IDEMPOTENCY_KEY_MAX = 200
+
+logger = logging.getLogger(__name__)
 
 
 def _validated_settings(workspace: Workspace, data: dict) -> dict:
@@ -252,16 +255,26 @@ _QUEUED_INSERT_SQL = """
 INSERT INTO integrations_webhooksubmission
     (workspace_id, webhook_id, idempotency_key, body_sha256, payload, outcome, response, status_code, ip, user_agent, page_url,
      received_at)
-VALUES (%s, %s, %s, %s, %s::jsonb, 'queued', '{"ok": true, "status": "queued"}'::jsonb, 202, %s, %s, %s, now())
+SELECT w.workspace_id, w.id, %s, %s, %s::jsonb, 'queued', '{"ok": true, "status": "queued"}'::jsonb, 202, %s, %s, %s, now()
+FROM lead_webhooks w
+WHERE w.id = %s AND w.key_hash = %s AND w.is_active
 RETURNING id
 """
 
 
+class WebhookUnavailable(Exception):
+    """The (cached) webhook was paused, re-keyed or deleted: the key answers 404."""
+
+
 def _insert_queued(webhook, payload, body_sha, idempotency_key, *, ip, user_agent: str, page_url: str) -> int:
-    """One INSERT: on PostgreSQL a fixed statement (the ORM's create costs ~0.3 ms of compiling on
-    a path that should take about a millisecond in all); the ORM elsewhere."""
+    """One INSERT, stored only while the webhook is still active under this key (the lookup came
+    from the cache): on PostgreSQL a fixed statement (the ORM's create costs ~0.3 ms of compiling
+    on a path that should take about a millisecond in all); the ORM elsewhere. Raises
+    WebhookUnavailable."""
     connection = connections[router.db_for_write(WebhookSubmission)]
     if connection.vendor != "postgresql":
+        if not LeadWebhook.objects.filter(pk=webhook.pk, key_hash=webhook.key_hash, is_active=True).exists():
+            raise WebhookUnavailable()
         return WebhookSubmission.objects.create(
             workspace_id=webhook.workspace_id,
             webhook=webhook,
@@ -278,9 +291,12 @@ def _insert_queued(webhook, payload, body_sha, idempotency_key, *, ip, user_agen
     with connection.cursor() as cursor:
         cursor.execute(
             _QUEUED_INSERT_SQL,
-            [webhook.workspace_id, webhook.pk, idempotency_key, body_sha, json.dumps(payload), ip, user_agent, page_url],
+            [idempotency_key, body_sha, json.dumps(payload), ip, user_agent, page_url, webhook.pk, webhook.key_hash],
         )
-        return cursor.fetchone()[0]
+        row = cursor.fetchone()
+    if row is None:
+        raise WebhookUnavailable()
+    return row[0]
 
 
 def _record(webhook, payload, body_sha, idempotency_key, outcome, body, lead, ip, user_agent) -> None:
@@ -319,6 +335,7 @@ def _count(webhook_id, *, total: int, duplicates: int, discarded: int, at) -> No
 # Queued submissions: captured by the worker in batches.
 
 QUEUED_CAPTURE_BATCH = 500
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 def queued_capture_flag(workspace_id) -> str:
@@ -331,22 +348,25 @@ def enqueue_queued_capture(workspace_id) -> bool:
     return enqueue_coalesced(capture_queued_submissions, flag=queued_capture_flag(workspace_id), args=(str(workspace_id),))
 
 
-def queued_submissions_capture(*, workspace_id, batch_size: int = QUEUED_CAPTURE_BATCH) -> int:
-    """Captures the workspace's queued submissions, oldest first, one transaction per batch, and
-    returns how many were captured or rejected. Batches run through leads_capture_many: new people
-    in a few statements, a person already known (or named twice) merged in order, as one by one.
-    Rows another worker holds are skipped (it captures them), so two workers never take one row.
-    Each row then carries its outcome, lead and the answer a replay gets; the webhooks' counters
-    move once per batch."""
+def queued_submissions_capture(*, workspace_id, batch_size: int = QUEUED_CAPTURE_BATCH, webhook_id=None) -> int:
+    """Captures the workspace's queued submissions (or one webhook's), oldest first, one
+    transaction per batch, and returns how many were captured or rejected. Batches run through
+    leads_capture_many: new people in a few statements, a person already known (or named twice)
+    merged in order, as one by one. Batches of a workspace run one at a time (an advisory lock),
+    so two workers draining at once still capture in the order received. Each row then carries
+    its outcome, lead and the answer a replay gets; the webhooks' counters move once per batch."""
     from workspaces.models import Workspace
 
     workspace = Workspace.objects.get(pk=workspace_id)
     done = 0
     while True:
         with transaction.atomic():
+            lock_values(queued_capture_flag(workspace_id))
+            queued = WebhookSubmission.objects.filter(workspace_id=workspace_id, outcome=SubmissionOutcome.QUEUED)
+            if webhook_id is not None:
+                queued = queued.filter(webhook_id=webhook_id)
             rows = list(
-                WebhookSubmission.objects.filter(workspace_id=workspace_id, outcome=SubmissionOutcome.QUEUED)
-                .select_related("webhook__pipeline", "webhook__stage")
+                queued.select_related("webhook__pipeline", "webhook__stage")
                 .select_for_update(of=("self",), skip_locked=True)
                 .order_by("id")[:batch_size]
             )
@@ -359,6 +379,28 @@ def queued_submissions_capture(*, workspace_id, batch_size: int = QUEUED_CAPTURE
 
 
 def _capture_rows(workspace, rows: list[WebhookSubmission]) -> None:
+    try:
+        with transaction.atomic():
+            _capture_batch(workspace, rows)
+    except TRANSIENT_ERRORS:
+        raise  # the database is unwell, not the rows: the task retries the batch
+    except Exception:
+        # One bad row must not hold the queue: the rows are captured one by one, and only the
+        # culprit leaves the queue as rejected.
+        logger.exception("capturing a batch of %d queued submissions failed; capturing them one by one", len(rows))
+        for row in rows:
+            try:
+                with transaction.atomic():
+                    _capture_batch(workspace, [row])
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception:
+                logger.exception("queued submission %s could not be captured", row.pk)
+                _reject_row(row, None)
+                WebhookSubmission.objects.bulk_update([row], ["outcome", "lead", "status_code", "response"])
+
+
+def _capture_batch(workspace, rows: list[WebhookSubmission]) -> None:
     checked: list[tuple[WebhookSubmission, Submission]] = []
     for row in rows:
         try:
@@ -386,17 +428,17 @@ def _capture_rows(workspace, rows: list[WebhookSubmission]) -> None:
         _count(webhook_id, total=total, duplicates=duplicates, discarded=0, at=last)
 
 
-def _reject_row(row: WebhookSubmission, error: ValidationError) -> None:
-    """Checked before the 202, so only what the database alone refuses lands here."""
-    fields = {key: " ".join(messages) for key, messages in error.message_dict.items()}
-    first = next(iter(fields.items()))
-    row.outcome, row.status_code = SubmissionOutcome.REJECTED, 400
-    row.response = {
-        "ok": False,
-        "status": SubmissionOutcome.REJECTED,
-        "submissionId": str(row.pk),
-        "error": {"code": "validation_error", "message": f"{first[0]}: {first[1]}", "fields": fields},
-    }
+def _reject_row(row: WebhookSubmission, error: ValidationError | None) -> None:
+    """Checked before the 202, so only what the database alone refuses lands here — or, with no
+    error, a failure of ours (logged), which takes the row out of the queue rather than hold it."""
+    row.outcome, row.lead, row.status_code = SubmissionOutcome.REJECTED, None, 400 if error is not None else 500
+    if error is None:
+        detail = {"code": "server_error", "message": "This submission could not be captured; the operators were told.", "fields": {}}
+    else:
+        fields = {key: " ".join(messages) for key, messages in error.message_dict.items()}
+        first = next(iter(fields.items()))
+        detail = {"code": "validation_error", "message": f"{first[0]}: {first[1]}", "fields": fields}
+    row.response = {"ok": False, "status": SubmissionOutcome.REJECTED, "submissionId": str(row.pk), "error": detail}
 
 
 def queued_workspaces(*, older_than) -> list[str]:

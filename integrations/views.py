@@ -10,10 +10,12 @@ from integrations.models import ResponseMode
 from integrations.services import (
     IDEMPOTENCY_KEY_MAX,
     IngestConflict,
+    WebhookUnavailable,
     submission_ingest,
     submission_status,
     webhook_for_key,
     webhook_for_key_cached,
+    webhook_forget,
 )
 from leads.normalization import InvalidValue
 from leadsmgr.api.errors import error_response
@@ -104,6 +106,10 @@ def ingest(request, api_key: str):
             referer=request.headers.get("Referer", "") if (request.content_type or "") in FORM_TYPES else "",
             queued=queued,
         )
+    except WebhookUnavailable:
+        # Paused, re-keyed or deleted since the cached lookup: forget it and answer as for any unknown key.
+        webhook_forget(webhook.key_hash)
+        return error_response(404, "not_found", "Unknown webhook key.")
     except IngestConflict:
         return error_response(
             409,

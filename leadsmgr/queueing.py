@@ -8,6 +8,7 @@ whatever is left. Without a shared cache (no REDIS_URL) every call sends a messa
 process's memory could not be released by the worker.
 """
 
+import contextlib
 import logging
 
 from django.conf import settings
@@ -24,13 +25,16 @@ def enqueue_coalesced(task, *, flag: str, args: tuple = (), hold_seconds: int = 
     """Sends `task` with `args` unless a message for `flag` is already waiting. Returns whether a
     message was sent; a broker failure is logged and left to the sweeper."""
     shared = bool(settings.REDIS_URL)
-    if shared and not task.app.conf.task_always_eager and not cache.add(_key(flag), 1, timeout=hold_seconds):
-        return False
     try:
+        # The work is stored already: no failure here may turn the request into an error.
+        if shared and not task.app.conf.task_always_eager and not cache.add(_key(flag), 1, timeout=hold_seconds):
+            return False
         task.apply_async(args=list(args), retry=False)
     except Exception as error:  # noqa: BLE001 - any broker failure only delays the work
         if shared:
-            cache.delete(_key(flag))
+            # If Redis itself is down, the flag expires on its own.
+            with contextlib.suppress(Exception):
+                cache.delete(_key(flag))
         logger.warning("could not enqueue %s for %s (%s); the sweeper will retry", task.name, flag, error)
         return False
     return True

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Count, F, Sum
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from leads.models import Lead
@@ -90,21 +90,37 @@ def rescore_range(range_id: int, *, batch_size: int = RESCORE_BATCH_SIZE) -> int
     part = RescoreRange.objects.filter(pk=range_id, done_at__isnull=True).first()
     if part is None:
         return 0
-    newer = RescoreRange.objects.filter(workspace_id=part.workspace_id, pk__gt=part.pk).exclude(run=part.run)
     changed = 0
     for ids in _id_batches(part.workspace_id, after=part.cursor or part.after, last=part.last, batch_size=batch_size):
-        if newer.exists():
+        batch_changed = _rescore_batch(part, ids)
+        if batch_changed is None:
             break
-        changed += _rescore_batch(part, ids)
+        changed += batch_changed
     RescoreRange.objects.filter(pk=part.pk, done_at__isnull=True).update(done_at=timezone.now())
     return changed
 
 
-def _rescore_batch(part: RescoreRange, ids: list) -> int:
+def _run_lock(workspace_id, *, exclusive: bool) -> None:
+    """A transaction-scoped advisory lock on the workspace's rescoring runs (PostgreSQL; SQLite has
+    one writer at a time already)."""
+    if connection.vendor != "postgresql":
+        return
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(hashtextextended(%s, 0))", [f"rescore-run:{workspace_id}"])
+
+
+def _rescore_batch(part: RescoreRange, ids: list) -> int | None:
+    """Rescores one batch; None when a newer run of the workspace exists (the range stops)."""
     from leads.segments.services import lead_segments_refresh
     from scoring.services import leads_rescore_changed_ids
 
     with transaction.atomic():
+        # Checked under the run lock (shared here, exclusive while a run is planned): a newer run is
+        # either visible now, or planned after this batch commits and so rescores these leads too.
+        _run_lock(part.workspace_id, exclusive=False)
+        if RescoreRange.objects.filter(workspace_id=part.workspace_id, pk__gt=part.pk).exclude(run=part.run).exists():
+            return None
         # A lead being rescored right now by an event is skipped: that rescoring is current anyway.
         changed_ids = leads_rescore_changed_ids(
             workspace_id=part.workspace_id, lead_ids=ids, reason=part.reason, at=part.at, skip_locked=True
@@ -135,6 +151,7 @@ def rescore_workspace_start(workspace_id, *, reason: str, at=None, batch_size: i
     (rescore_run_progress tells how far it got)."""
     at = at or timezone.now()
     with transaction.atomic():
+        _run_lock(workspace_id, exclusive=True)
         parts = rescore_ranges_plan(workspace_id, reason=reason, at=at, parts=settings.RESCORE_PARALLELISM, batch_size=batch_size)
         range_ids = [part.pk for part in parts]
         transaction.on_commit(lambda: _enqueue_ranges(range_ids, batch_size=batch_size))
@@ -169,7 +186,9 @@ def rescore_workspace(workspace_id, *, reason: str, at=None, batch_size: int = R
     """Rescores every live lead of the workspace at one instant in this process, as one range (a shell,
     a command, tests); the jobs start parallel ranges with rescore_workspace_start. Returns how many
     scores changed."""
-    [part] = rescore_ranges_plan(workspace_id, reason=reason, at=at or timezone.now(), parts=1, batch_size=batch_size)
+    with transaction.atomic():
+        _run_lock(workspace_id, exclusive=True)
+        [part] = rescore_ranges_plan(workspace_id, reason=reason, at=at or timezone.now(), parts=1, batch_size=batch_size)
     return rescore_range(part.pk, batch_size=batch_size)
 
 
@@ -192,7 +211,9 @@ def rescore_all_leads() -> int:
     from workspaces.models import Workspace
 
     at = timezone.now()
-    RescoreRange.objects.filter(done_at__lt=at - RESCORE_RANGE_RETENTION).delete()
+    # Also ranges that never finished (a lost message, a range stopped by a newer run's stale
+    # delivery): past the retention period they describe nothing anyone waits for.
+    RescoreRange.objects.filter(Q(done_at__lt=at - RESCORE_RANGE_RETENTION) | Q(created_at__lt=at - RESCORE_RANGE_RETENTION)).delete()
     workspace_ids = list(Workspace.objects.values_list("pk", flat=True))
     for workspace_id in workspace_ids:
         rescore_workspace_start(workspace_id, reason="decay", at=at)

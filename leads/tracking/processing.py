@@ -6,6 +6,7 @@ one lead arriving through several visitors or workers at once are all counted.
 """
 
 import json
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -533,19 +534,26 @@ def _lead_from_token(workspace_id, token) -> Lead | None:
     return _live_lead(Lead.objects.filter(workspace_id=workspace_id, pk=data.get("l")).first())
 
 
-def pending_work(*, workspace_id, limit: int) -> tuple[list[str], list[str]]:
+def pending_work(*, workspace_id, limit: int, exclude: set[str] = frozenset()) -> tuple[list[str], list[str]]:
     """(visitor keys, lead ids) with events still waiting in the workspace, the longest waiting
-    first; at most `limit` of each (the unprocessed index keeps this small)."""
+    first; at most `limit` of each (the unprocessed index keeps this small); none of `exclude`
+    (visitor keys, or lead ids of events without a visitor)."""
     waiting = TrackEvent.objects.filter(workspace_id=workspace_id, processed_at__isnull=True)
+    visitors = waiting.exclude(visitor_key="").exclude(visitor_key__in=list(exclude))
+    leads = waiting.filter(visitor_key="", lead__isnull=False).exclude(lead_id__in=[value for value in exclude if _is_uuid(value)])
     visitor_keys = list(
-        waiting.exclude(visitor_key="").values("visitor_key").annotate(first=Min("received_at")).order_by("first")
-        .values_list("visitor_key", flat=True)[:limit]
-    )  # fmt: skip
-    lead_ids = list(
-        waiting.filter(visitor_key="", lead__isnull=False).values("lead_id").annotate(first=Min("received_at")).order_by("first")
-        .values_list("lead_id", flat=True)[:limit]
-    )  # fmt: skip
+        visitors.values("visitor_key").annotate(first=Min("received_at")).order_by("first").values_list("visitor_key", flat=True)[:limit]
+    )
+    lead_ids = list(leads.values("lead_id").annotate(first=Min("received_at")).order_by("first").values_list("lead_id", flat=True)[:limit])
     return visitor_keys, [str(pk) for pk in lead_ids]
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def unprocessed_work(*, older_than: datetime, limit: int) -> list[tuple]:

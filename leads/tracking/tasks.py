@@ -1,5 +1,6 @@
 """Tracking background work: process stored events, and re-send work a lost message left behind."""
 
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from leadsmgr.queueing import coalesced_release, enqueue_coalesced
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH_SIZE = 500
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 @shared_task(
@@ -57,18 +59,47 @@ def process_pending_track_events(workspace_id: str) -> int:
     while it waits: leadsmgr.queueing). Idempotent: only unprocessed events are touched."""
     coalesced_release(processing_flag(workspace_id))
     done = 0
+    failing: set[str] = set()  # visitors (or leads) whose processing raised: left to their own retries
     for _ in range(DRAIN_ROUNDS):
-        visitor_keys, lead_ids = processing.pending_work(workspace_id=workspace_id, limit=DRAIN_BATCH)
+        visitor_keys, lead_ids = processing.pending_work(workspace_id=workspace_id, limit=DRAIN_BATCH, exclude=failing)
         if not visitor_keys and not lead_ids:
             return done
-        done += processing.track_events_process(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
+        try:
+            done += processing.track_events_process(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
+        except TRANSIENT_ERRORS:
+            raise  # the database is unwell: the task retries
+        except Exception:
+            logger.exception("processing %d visitors' events failed; processing them one by one", len(visitor_keys) + len(lead_ids))
+            done += _process_one_by_one(workspace_id, visitor_keys, lead_ids, failing)
         try:
             rescore_tracked_leads(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
         except Exception as error:  # noqa: BLE001 - handed to a task that retries it; the drain goes on
             # The events are processed now, so a retry of this drain would not find these leads again.
             logger.warning("rescoring after tracked events failed (%s); retrying it in its own task", error)
-            process_track_events.apply_async(args=[str(workspace_id), visitor_keys, lead_ids], countdown=5)
+            with contextlib.suppress(Exception):  # a broker down too: the hourly rescoring catches up
+                process_track_events.apply_async(args=[str(workspace_id), visitor_keys, lead_ids], countdown=5)
     enqueue_coalesced(process_pending_track_events, flag=processing_flag(workspace_id), args=(str(workspace_id),))
+    return done
+
+
+def _process_one_by_one(workspace_id, visitor_keys, lead_ids, failing: set[str]) -> int:
+    """Processes each visitor (and lead) on its own; one whose processing raises is logged, added to
+    `failing` and sent to process_track_events, which retries it with backoff on its own."""
+    done = 0
+    for visitor_key, lead_id in [(key, None) for key in visitor_keys] + [(None, lead) for lead in lead_ids]:
+        try:
+            done += processing.track_events_process(
+                workspace_id=workspace_id, visitor_keys=[visitor_key] if visitor_key else [], lead_ids=[lead_id] if lead_id else []
+            )
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            logger.exception("processing the events of %s failed", visitor_key or f"lead {lead_id}")
+            failing.add(visitor_key or lead_id)
+            with contextlib.suppress(Exception):
+                process_track_events.apply_async(
+                    args=[str(workspace_id), [visitor_key] if visitor_key else [], [lead_id] if lead_id else []], countdown=30
+                )
     return done
 
 

@@ -1,4 +1,5 @@
 import json
+import re
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
@@ -7,6 +8,8 @@ from rest_framework.parsers import JSONParser
 from leadsmgr.api.exceptions import PayloadTooLarge
 
 MAX_JSON_DEPTH = 32
+# \u0000, or \ud800-\udfff (a surrogate; a valid pair encodes fine and passes the walk).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def json_depth_exceeds(value, limit: int) -> bool:
@@ -42,18 +45,28 @@ class StrictJSONParser(JSONParser):
 def contains_nul(value) -> bool:
     """True when a string (or a key) anywhere in `value` holds a NUL character, which PostgreSQL
     cannot store in text or jsonb; iterative, like json_depth_exceeds."""
+    return _unstorable(value) == "nul"
+
+
+def _unstorable(value) -> str | None:
+    """"nul" for a NUL character, "surrogate" for a lone UTF-16 surrogate (a `\\ud800` escape:
+    not a character, so it cannot be encoded to UTF-8), in any string or key; else None."""
     stack = [value]
     while stack:
         node = stack.pop()
         if isinstance(node, str):
             if "\x00" in node:
-                return True
+                return "nul"
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return "surrogate"
         elif isinstance(node, dict):
             stack.extend(node.keys())
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-    return False
+    return None
 
 
 def parse_json(raw: bytes):
@@ -69,9 +82,13 @@ def parse_json(raw: bytes):
         raise ValueError(f"Malformed JSON: {error}") from None
     if json_depth_exceeds(data, MAX_JSON_DEPTH):
         raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
-    # Only an escape can put a NUL in valid JSON: the walk runs when the text has one.
-    if "\\u0000" in text and contains_nul(data):
-        raise ValueError("Malformed JSON: a string holds a NUL character (\\u0000), which cannot be stored.")
+    # Only an escape can put a NUL or a lone surrogate in valid JSON: the walk runs when the text has one.
+    if _SUSPECT_ESCAPE.search(text):
+        problem = _unstorable(data)
+        if problem == "nul":
+            raise ValueError("Malformed JSON: a string holds a NUL character (\\u0000), which cannot be stored.")
+        if problem == "surrogate":
+            raise ValueError("Malformed JSON: a string holds a lone surrogate (\\ud800-\\udfff), which is not a character.")
     return data
 
 

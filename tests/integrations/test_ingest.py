@@ -245,6 +245,7 @@ BAD_INPUTS = {
     "a number beyond a double": ('{"name": "Jane", "budget": 1e400}', "application/json", 400),
     "a NUL character": ('{"name": "Ja\\u0000ne", "email": "jane@acme.com"}', "application/json", 400),
     "a NUL in a key": ('{"name": "Jane", "note\\u0000": "x"}', "application/json", 400),
+    "a lone surrogate": ('{"name": "Ja\\ud800ne", "email": "jane@acme.com"}', "application/json", 400),
     "a NUL in a form field": ("name=Ja%00ne&email=jane%40acme.com", "application/x-www-form-urlencoded", 400),
     "JSON array": ('[{"name": "Jane"}]', "application/json", 400),
     "JSON string": ('"Jane"', "application/json", 400),

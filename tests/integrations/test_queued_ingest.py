@@ -192,16 +192,58 @@ def test_with_the_broker_down_the_submission_is_kept_and_the_sweeper_captures_it
     assert Lead.objects.get().email == "jane@acme.com"
 
 
-def test_a_submission_whose_webhook_was_deleted_meanwhile_is_still_captured(client, workspace):
+@pytest.mark.parametrize("how", ["service", "queryset"])
+def test_deleting_a_webhook_first_captures_its_queued_submissions_with_its_settings(client, workspace, how):
     pipeline = make_pipeline(workspace, name="Ads")
-    webhook, key = make_webhook(workspace, name="Ads form", response_mode=ResponseMode.QUEUED, pipeline=pipeline)
-    post(client, key, {"email": "jane@acme.com"})
-    webhook_delete(webhook=webhook)
+    webhook, key = make_webhook(
+        workspace,
+        name="Ads form",
+        response_mode=ResponseMode.QUEUED,
+        pipeline=pipeline,
+        field_mapping={"E-Mail Address": "email", "secret_token": "ignore"},
+    )
+    post(client, key, {"name": "Jane", "E-Mail Address": "jane@acme.com", "secret_token": "s3cr3t"})
+    assert not Lead.objects.exists()
 
-    capture_queued_submissions(str(workspace.pk))
+    if how == "service":
+        webhook_delete(webhook=webhook)
+    else:
+        LeadWebhook.objects.filter(pk=webhook.pk).delete()  # as admin's bulk delete does
+
     lead = Lead.objects.get()
-    assert lead.email == "jane@acme.com"
-    assert WebhookSubmission.objects.get().outcome == SubmissionOutcome.CREATED
+    assert (lead.email, lead.pipeline_id) == ("jane@acme.com", pipeline.pk)
+    assert "secretToken" not in lead.custom_fields and "secret_token" not in lead.custom_fields
+    submission = WebhookSubmission.objects.get()
+    assert (submission.outcome, submission.lead_id, submission.webhook_id) == (SubmissionOutcome.CREATED, lead.pk, None)
+
+
+def test_a_submission_that_cannot_be_captured_leaves_the_queue_and_holds_no_other_back(client, workspace, queued):
+    webhook, key = queued
+    # A row no request could store (it is checked first): as if written by hand or by an older version.
+    broken = WebhookSubmission.objects.create(
+        workspace=workspace, webhook=webhook, body_sha256="x", payload=["not", "an", "object"], outcome=SubmissionOutcome.QUEUED
+    )
+    good = post(client, key, {"email": "jane@acme.com"}).json()["submissionId"]
+
+    assert capture_queued_submissions(str(workspace.pk)) == 2
+    assert Lead.objects.get().email == "jane@acme.com"
+    assert status_of(client, key, good).json()["status"] == "created"
+    rejected = status_of(client, key, str(broken.pk)).json()
+    assert (rejected["status"], rejected["error"]["code"]) == ("rejected", "server_error")
+    assert not WebhookSubmission.objects.filter(outcome=SubmissionOutcome.QUEUED).exists()
+    webhook.refresh_from_db()
+    assert webhook.total_received == 1
+
+
+def test_a_webhook_paused_behind_the_caches_back_stores_nothing(client, queued):
+    """An update that sends no signal (a queryset update) leaves the cached copy active: the
+    INSERT itself checks the webhook, so the key answers 404 and nothing is queued."""
+    webhook, key = queued
+    assert post(client, key, {"email": "a@acme.com"}).status_code == 202  # cached now
+    LeadWebhook.objects.filter(pk=webhook.pk).update(is_active=False)
+
+    assert post(client, key, {"email": "b@acme.com"}).status_code == 404
+    assert WebhookSubmission.objects.count() == 1
 
 
 def test_the_webhook_pipeline_and_dedup_strategy_apply_to_queued_captures(client, workspace):

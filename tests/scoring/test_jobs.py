@@ -155,18 +155,20 @@ def test_the_hourly_job_rescores_every_workspace(workspace, other_workspace, dja
     assert settings.CELERY_BEAT_SCHEDULE["rescore-all-leads"] == {"task": "scoring.tasks.rescore_all_leads", "schedule": 3600.0}
 
 
-def test_the_hourly_job_purges_the_ranges_of_runs_finished_a_week_ago(workspace, django_capture_on_commit_callbacks):
+def test_the_hourly_job_purges_the_ranges_of_runs_of_a_week_ago_finished_or_not(workspace, django_capture_on_commit_callbacks):
     make_lead(workspace, **FIT)
     old = rescore_workspace_start(workspace.pk, reason="decay")  # planned; its task never ran
     RescoreRange.objects.filter(run=old).update(done_at=timezone.now() - timedelta(days=8))
-    unfinished = rescore_workspace_start(workspace.pk, reason="decay")
-    RescoreRange.objects.filter(run=unfinished).update(created_at=timezone.now() - timedelta(days=8))
+    lost = rescore_workspace_start(workspace.pk, reason="decay")  # its message was lost: never finished
+    RescoreRange.objects.filter(run=lost).update(created_at=timezone.now() - timedelta(days=8))
+    recent = rescore_workspace_start(workspace.pk, reason="decay")
 
     with django_capture_on_commit_callbacks(execute=True):
         rescore_all_leads()
 
     assert not RescoreRange.objects.filter(run=old).exists()
-    assert RescoreRange.objects.filter(run=unfinished).exists()
+    assert not RescoreRange.objects.filter(run=lost).exists()
+    assert RescoreRange.objects.filter(run=recent).exists()
 
 
 def test_the_workspace_task_rescores_with_the_reason_given(workspace, other_workspace, django_capture_on_commit_callbacks):

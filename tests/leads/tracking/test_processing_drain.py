@@ -6,6 +6,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
 from leads.models import Lead
 from leads.tracking import tasks
@@ -89,3 +90,23 @@ def test_a_burst_of_track_requests_sends_one_processing_message(site):
         conf.task_always_eager, conf.broker_url, conf.task_default_queue = saved
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the fault is injected with a PostgreSQL trigger")
+def test_a_visitor_whose_processing_fails_does_not_hold_the_others_back(site, workspace):
+    browsers = send_unprocessed(site, 3)
+    poisoned = browsers[0].visitor  # the longest waiting: first in every round
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+               CREATE TRIGGER poison BEFORE UPDATE ON track_events FOR EACH ROW
+               WHEN (NEW.visitor_key = '"""
+            + poisoned
+            + """') EXECUTE FUNCTION poison();"""
+        )
+
+    tasks.process_pending_track_events(str(workspace.pk))
+
+    assert set(TrackEvent.objects.filter(processed_at__isnull=True).values_list("visitor_key", flat=True)) == {poisoned}
+    assert set(Lead.objects.values_list("email", flat=True)) == {"v1@acme.io", "v2@acme.io"}
