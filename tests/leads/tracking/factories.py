@@ -104,3 +104,31 @@ def broker_down():
     finally:
         conf.task_always_eager, conf.broker_url = saved
         drop_pools()
+
+
+@contextmanager
+def real_broker():
+    """Celery publishing for real to Redis (settings.REDIS_URL) on a queue of its own; yields a
+    function that tells how many messages wait on it. Tests otherwise run tasks eagerly."""
+    import uuid
+
+    import redis
+    from django.conf import settings
+
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.broker_url, conf.task_default_queue
+    queue = f"test-{uuid.uuid4().hex}"
+    client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def drop_pools():
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    try:
+        conf.task_always_eager, conf.broker_url, conf.task_default_queue = False, settings.REDIS_URL, queue
+        drop_pools()
+        yield lambda: client.llen(queue)
+    finally:
+        client.delete(queue)
+        conf.task_always_eager, conf.broker_url, conf.task_default_queue = saved
+        drop_pools()

@@ -1,9 +1,6 @@
 """The workspace drain: one message processes what many Track API requests stored."""
 
-import uuid
-
 import pytest
-import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -12,8 +9,7 @@ from leads.models import Lead
 from leads.tracking import tasks
 from leads.tracking.models import LeadEngagement, TrackEvent
 from leads.tracking.processing import pending_work
-from leadsmgr.celery import app as celery_app
-from tests.leads.tracking.factories import Browser, broker_down, identify, make_site, pageview
+from tests.leads.tracking.factories import Browser, broker_down, identify, make_site, pageview, real_broker
 
 pytestmark = pytest.mark.django_db
 
@@ -74,22 +70,10 @@ def test_pending_work_lists_the_longest_waiting_visitors_first(site, workspace):
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="coalescing needs the shared cache and a Redis broker (set REDIS_URL)")
 def test_a_burst_of_track_requests_sends_one_processing_message(site):
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.broker_url, conf.task_default_queue
-    queue = f"test-track-drain-{uuid.uuid4().hex}"
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        conf.task_always_eager, conf.broker_url, conf.task_default_queue = False, settings.REDIS_URL, queue
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
+    with real_broker() as waiting:
         for n in range(20):
             assert Browser(site).send(pageview(f"https://www.example.com/{n}")).status_code == 202
-        assert client.llen(queue) == 1
-    finally:
-        client.delete(queue)
-        conf.task_always_eager, conf.broker_url, conf.task_default_queue = saved
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
+        assert waiting() == 1
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the fault is injected with a PostgreSQL trigger")
