@@ -755,7 +755,12 @@ def server_ms(path, headers=None):
         assert response.status_code == 200, response.status_code
         samples.append((time.perf_counter() - started) * 1000)
     return {'median': statistics.median(samples), 'min': min(samples), 'max': max(samples)}
-from leads.models import Lead
+from leads.models import Lead, StageLeadCountDelta
+from leads.services import stage_counts_compact
+# As the beat job does every 15 s in production (no beat runs here): fold the +-1 rows that the
+# fill, the webhooks and the import appended into the per-stage counts.
+result['deltas_before_compaction'] = StageLeadCountDelta.objects.count()
+stage_counts_compact()
 lead = Lead.objects.filter(workspace__slug='bench').order_by('-created_at').first()
 result['board'] = server_ms('/leads/')
 result['drawer'] = server_ms(f'/leads/{lead.pk}/', {'HTTP_HX_REQUEST': 'true'})
@@ -769,6 +774,7 @@ result['drawer'] = server_ms(f'/leads/{lead.pk}/', {'HTTP_HX_REQUEST': 'true'})
             target="<= 150 ms server time",
             passed=measured["board"]["median"] <= 150,
             unit="ms (in-process)",
+            extra={"stage_count_deltas_folded_first": measured["deltas_before_compaction"]},
         ),
         row("drawer open", measured["drawer"], None, target="(reported)", passed=None, unit="ms (in-process)"),
     ]
