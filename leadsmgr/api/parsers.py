@@ -49,7 +49,7 @@ def contains_nul(value) -> bool:
 
 
 def _unstorable(value) -> str | None:
-    """"nul" for a NUL character, "surrogate" for a lone UTF-16 surrogate (a `\\ud800` escape:
+    """Which problem: "nul" for a NUL character, "surrogate" for a lone UTF-16 surrogate (a `\\ud800` escape:
     not a character, so it cannot be encoded to UTF-8), in any string or key; else None."""
     stack = [value]
     while stack:
