@@ -335,9 +335,26 @@ def parse_wrk(output: str) -> dict:
     }
 
 
+def summary(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def single(value: float) -> dict:
+    """A figure measured once, in the shape of the others."""
+    return {"median": value, "min": value, "max": value}
+
+
+def wait_for_zero(conn, sql: str, *, timeout: float, poll: float = 0.2) -> int:
+    """Polls a count until it is 0 or `timeout` seconds pass; returns the last count."""
+    deadline = time.perf_counter() + timeout
+    while (left := conn.execute(sql).fetchone()[0]) and time.perf_counter() < deadline:
+        time.sleep(poll)
+    return left
+
+
 def median_of(runs: list[dict], key: str) -> dict:
     values = [run[key] for run in runs]
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    return summary(values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,9 +398,7 @@ def figure_webhook_ingest(env: dict, url: str, data: dict, wrk: str) -> list[dic
         stored = conn.execute(SUBMISSIONS_SQL).fetchone()[0] - stored_before
         # Then the worker captures what is still queued; the end-to-end rate counts from the first request.
         backlog_at_end = conn.execute(QUEUED_SQL).fetchone()[0]
-        deadline = time.perf_counter() + 900
-        while conn.execute(QUEUED_SQL).fetchone()[0] and time.perf_counter() < deadline:
-            time.sleep(0.2)
+        wait_for_zero(conn, QUEUED_SQL, timeout=900)
         captured_seconds = time.perf_counter() - load_started
         final = conn.execute("SELECT count(*) FROM leads").fetchone()[0]
     ingest_rps, trivial_rps = median_of(ingest, "rps"), median_of(trivial, "rps")
@@ -417,7 +432,7 @@ def figure_webhook_ingest(env: dict, url: str, data: dict, wrk: str) -> list[dic
     rows.append(
         row(
             "webhook ingest lost leads",
-            {"median": lost, "min": lost, "max": lost},
+            single(lost),
             None,
             target="0",
             passed=lost == 0,
@@ -428,7 +443,7 @@ def figure_webhook_ingest(env: dict, url: str, data: dict, wrk: str) -> list[dic
     rows.append(
         row(
             "queued webhook capture, end to end (leads/s)",
-            {"median": capture_rate, "min": capture_rate, "max": capture_rate},
+            single(capture_rate),
             None,
             target="(reported)",
             passed=None,
@@ -444,7 +459,7 @@ def figure_webhook_ingest(env: dict, url: str, data: dict, wrk: str) -> list[dic
     rows.append(
         row(
             "web worker peak RSS under ingest",
-            {"median": web_rss["max_worker_mb"], "min": web_rss["max_worker_mb"], "max": web_rss["max_worker_mb"]},
+            single(web_rss["max_worker_mb"]),
             None,
             target="<= 200 MB",
             passed=web_rss["max_worker_mb"] <= 200,
@@ -454,7 +469,7 @@ def figure_webhook_ingest(env: dict, url: str, data: dict, wrk: str) -> list[dic
     rows.append(
         row(
             "celery worker peak RSS under ingest",
-            {"median": celery_rss["max_worker_mb"], "min": celery_rss["max_worker_mb"], "max": celery_rss["max_worker_mb"]},
+            single(celery_rss["max_worker_mb"]),
             None,
             target="(reported)",
             passed=None,
@@ -482,11 +497,8 @@ def figure_track_ingest(env: dict, url: str, wrk: str) -> list[dict]:
         # The worker then processes what is still waiting (sessions, identity, engagement, scores);
         # the next figures must not share the machine with that backlog.
         backlog_at_end = conn.execute(UNPROCESSED_SQL).fetchone()[0]
-        deadline = time.perf_counter() + 1800
-        while conn.execute(UNPROCESSED_SQL).fetchone()[0] and time.perf_counter() < deadline:
-            time.sleep(0.5)
+        left = wait_for_zero(conn, UNPROCESSED_SQL, timeout=1800, poll=0.5)
         processed_seconds = time.perf_counter() - load_started
-        left = conn.execute(UNPROCESSED_SQL).fetchone()[0]
     accepted = sum(run["requests"] - run["non_2xx"] for run in loaded + light) * TRACK_BATCH
     events = {key: value * TRACK_BATCH for key, value in median_of(loaded, "rps").items()}
     trivial_rps = median_of(trivial, "rps")
@@ -514,7 +526,7 @@ def figure_track_ingest(env: dict, url: str, wrk: str) -> list[dict]:
         ),
         row(
             "track API lost events",
-            {"median": lost, "min": lost, "max": lost},
+            single(lost),
             None,
             target="0",
             passed=lost == 0,
@@ -523,7 +535,7 @@ def figure_track_ingest(env: dict, url: str, wrk: str) -> list[dict]:
         ),
         row(
             "tracked events processed, end to end (events/s)",
-            {"median": processed_rate, "min": processed_rate, "max": processed_rate},
+            single(processed_rate),
             None,
             target="(reported)",
             passed=None,
@@ -579,8 +591,8 @@ result['leads'] = Lead.objects.filter(workspace_id=workspace_id, deleted_at__isn
 """,
         )
     seconds = [run["seconds"] for run in measured["runs"]]
-    value = {"median": statistics.median(seconds), "min": min(seconds), "max": max(seconds)}
-    base = {"median": statistics.median(baseline), "min": min(baseline), "max": max(baseline)}
+    value = summary(seconds)
+    base = summary(baseline)
     per_second = measured["leads"] / value["median"]
     return [
         row(
@@ -593,7 +605,7 @@ result['leads'] = Lead.objects.filter(workspace_id=workspace_id, deleted_at__isn
             baseline_label="UPDATE leads SET score = score ± 1 (s)",
             extra={
                 "leads_per_s": per_second,
-                "in_place_update_seconds": {"median": statistics.median(in_place), "min": min(in_place), "max": max(in_place)},
+                "in_place_update_seconds": summary(in_place),
                 "ratio_to_in_place_update": value["median"] / statistics.median(in_place),
                 "changed_per_run": [run["changed"] for run in measured["runs"]],
                 "ranges_per_run": [run["ranges"] for run in measured["runs"]],
@@ -632,8 +644,8 @@ result['segment_id'] = str(segment.pk)
 """,
     )
     runs = measured["runs"]
-    value = {"median": statistics.median(runs), "min": min(runs), "max": max(runs)}
-    base = {"median": statistics.median(baseline), "min": min(baseline), "max": max(baseline)}
+    value = summary(runs)
+    base = summary(baseline)
     return [
         row(
             "segment refresh (5-condition nested segment)",
@@ -843,7 +855,7 @@ result.update(lines=lines, seconds=seconds, peak_rss_mb=resource.getrusage(resou
     return [
         row(
             f"CSV import of {rows_count:,} rows",
-            {"median": import_rate, "min": import_rate, "max": import_rate},
+            single(import_rate),
             None,
             target=">= 5000 rows/s, peak RSS <= 300 MB",
             passed=import_rate >= 5000 and imported["peak_rss_mb"] <= 300,
@@ -852,7 +864,7 @@ result.update(lines=lines, seconds=seconds, peak_rss_mb=resource.getrusage(resou
         ),
         row(
             "processing of the imported leads (worker, set-based batches)",
-            {"median": process_rate, "min": process_rate, "max": process_rate},
+            single(process_rate),
             None,
             target="(reported)",
             passed=None,
@@ -861,7 +873,7 @@ result.update(lines=lines, seconds=seconds, peak_rss_mb=resource.getrusage(resou
         ),
         row(
             f"CSV export of all {exported['lines']:,} lines",
-            {"median": export_rate, "min": export_rate, "max": export_rate},
+            single(export_rate),
             None,
             target=">= 20000 rows/s, constant memory",
             passed=export_rate >= 20000,
