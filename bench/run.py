@@ -801,10 +801,7 @@ def drain_processing(env: dict, url: str, timeout: float = 900) -> dict:
         waiting = conn.execute(PENDING_SQL).fetchone()[0]
         started = time.perf_counter()
         with celery_worker(env):
-            left = waiting
-            while left and time.perf_counter() - started < timeout:
-                time.sleep(0.5)
-                left = conn.execute(PENDING_SQL).fetchone()[0]
+            left = wait_for_zero(conn, PENDING_SQL, timeout=timeout, poll=0.5)
         seconds = time.perf_counter() - started
     return {"leads": waiting - left, "seconds": seconds, "still_waiting": left}
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import DataError, InterfaceError, OperationalError, connections, router, transaction
+from django.db import DataError, connections, router, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -17,6 +17,7 @@ from integrations.models import DedupStrategy, LeadWebhook, ResponseMode, Submis
 from leads.capture import Submission, lead_capture, leads_capture_many, submission_check
 from leads.locks import lock_values
 from leads.models import SourceType
+from leadsmgr.db import TRANSIENT_DB_ERRORS
 from leadsmgr.queueing import enqueue_coalesced
 from workspaces.models import Workspace, hash_token
 
@@ -335,7 +336,6 @@ def _count(webhook_id, *, total: int, duplicates: int, discarded: int, at) -> No
 # Queued submissions: captured by the worker in batches.
 
 QUEUED_CAPTURE_BATCH = 500
-TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 def queued_capture_flag(workspace_id) -> str:
@@ -382,7 +382,7 @@ def _capture_rows(workspace, rows: list[WebhookSubmission]) -> None:
     try:
         with transaction.atomic():
             _capture_batch(workspace, rows)
-    except TRANSIENT_ERRORS:
+    except TRANSIENT_DB_ERRORS:
         raise  # the database is unwell, not the rows: the task retries the batch
     except Exception:
         # One bad row must not hold the queue: the rows are captured one by one, and only the
@@ -392,7 +392,7 @@ def _capture_rows(workspace, rows: list[WebhookSubmission]) -> None:
             try:
                 with transaction.atomic():
                     _capture_batch(workspace, [row])
-            except TRANSIENT_ERRORS:
+            except TRANSIENT_DB_ERRORS:
                 raise
             except Exception:
                 logger.exception("queued submission %s could not be captured", row.pk)

@@ -19,7 +19,7 @@ from integrations.services import (
 )
 from leads.normalization import InvalidValue
 from leadsmgr.api.errors import error_response
-from leadsmgr.api.parsers import contains_nul, parse_json
+from leadsmgr.api.parsers import parse_json, unstorable_text
 from leadsmgr.ratelimit import client_ip, over_limit
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -39,7 +39,7 @@ def _parse(request, raw: bytes) -> dict:
             fields = {key: values[0] if len(values) == 1 else values for key, values in request.POST.lists()}
         except (TooManyFieldsSent, RequestDataTooBig) as error:
             raise InvalidValue(f"The form could not be read: {error}") from None
-        if contains_nul(fields):
+        if unstorable_text(fields):
             raise InvalidValue("A form field holds a NUL character (%00), which cannot be stored.")
         return fields
     if content_type and content_type != "application/json":

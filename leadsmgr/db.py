@@ -11,6 +11,7 @@ import datetime
 from functools import cache
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.db.backends.signals import connection_created
 
 try:
@@ -57,3 +58,8 @@ def c_timestamptz_loader_register(sender, connection, **kwargs):
 
 def connect_signals():
     connection_created.connect(c_timestamptz_loader_register, dispatch_uid="leadsmgr.db.c_timestamptz_loader")
+
+
+# Errors a retry can outlive (a dropped connection, a restart, a serialization failure): tasks
+# retry them with backoff; anything else is a fault of the work itself.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)

@@ -10,11 +10,12 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from leads.models import Lead
+from leadsmgr.db import TRANSIENT_DB_ERRORS
 from scoring.models import RescoreRange
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 RESCORE_BATCH_SIZE = 1000
 # Finished ranges are kept this long (what each run changed and when it ended), then purged hourly.
 RESCORE_RANGE_RETENTION = timedelta(days=7)
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+TRANSIENT_ERRORS = (*TRANSIENT_DB_ERRORS, ConnectionError, TimeoutError)
 
 
 @shared_task(acks_late=True)

@@ -10,12 +10,12 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from leads.tracking import processing
+from leadsmgr.db import TRANSIENT_DB_ERRORS
 from leadsmgr.queueing import coalesced_release, enqueue_coalesced
 
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH_SIZE = 500
-TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 @shared_task(
@@ -66,7 +66,7 @@ def process_pending_track_events(workspace_id: str) -> int:
             return done
         try:
             done += processing.track_events_process(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
-        except TRANSIENT_ERRORS:
+        except TRANSIENT_DB_ERRORS:
             raise  # the database is unwell: the task retries
         except Exception:
             logger.exception("processing %d visitors' events failed; processing them one by one", len(visitor_keys) + len(lead_ids))
@@ -91,7 +91,7 @@ def _process_one_by_one(workspace_id, visitor_keys, lead_ids, failing: set[str])
             done += processing.track_events_process(
                 workspace_id=workspace_id, visitor_keys=[visitor_key] if visitor_key else [], lead_ids=[lead_id] if lead_id else []
             )
-        except TRANSIENT_ERRORS:
+        except TRANSIENT_DB_ERRORS:
             raise
         except Exception:
             logger.exception("processing the events of %s failed", visitor_key or f"lead {lead_id}")

@@ -42,15 +42,10 @@ class StrictJSONParser(JSONParser):
         return data
 
 
-def contains_nul(value) -> bool:
-    """True when a string (or a key) anywhere in `value` holds a NUL character, which PostgreSQL
-    cannot store in text or jsonb; iterative, like json_depth_exceeds."""
-    return _unstorable(value) == "nul"
-
-
-def _unstorable(value) -> str | None:
-    """Which problem: "nul" for a NUL character, "surrogate" for a lone UTF-16 surrogate (a `\\ud800` escape:
-    not a character, so it cannot be encoded to UTF-8), in any string or key; else None."""
+def unstorable_text(value) -> str | None:
+    """What in `value` PostgreSQL cannot store as text or jsonb, in any string or key: "nul" (a NUL
+    character) or "surrogate" (a lone UTF-16 surrogate, a `\\ud800` escape: not a character, so
+    not encodable to UTF-8); else None. Iterative, like json_depth_exceeds."""
     stack = [value]
     while stack:
         node = stack.pop()
@@ -84,7 +79,7 @@ def parse_json(raw: bytes):
         raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
     # Only an escape can put a NUL or a lone surrogate in valid JSON: the walk runs when the text has one.
     if _SUSPECT_ESCAPE.search(text):
-        problem = _unstorable(data)
+        problem = unstorable_text(data)
         if problem == "nul":
             raise ValueError("Malformed JSON: a string holds a NUL character (\\u0000), which cannot be stored.")
         if problem == "surrogate":

@@ -85,17 +85,18 @@ def server_post(api, events: list[dict], **body):
     return api.post("/api/v1/track", {"events": events, **body}, format="json", HTTP_USER_AGENT="acme-backend/1.0")
 
 
+def drop_pools():
+    """Celery caches its producer pools: dropped so a changed broker URL takes effect."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 @contextmanager
 def broker_down():
     """Celery publishing for real to a closed port (as tests/leads/test_processing.py does): the app's
     cached producer pools are dropped on the way in and out so the URL change takes effect."""
     conf = celery_app.conf
     saved = conf.task_always_eager, conf.broker_url
-
-    def drop_pools():
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
-
     try:
         conf.task_always_eager = False
         conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -119,11 +120,6 @@ def real_broker():
     saved = conf.task_always_eager, conf.broker_url, conf.task_default_queue
     queue = f"test-{uuid.uuid4().hex}"
     client = redis.Redis.from_url(settings.REDIS_URL)
-
-    def drop_pools():
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
-
     try:
         conf.task_always_eager, conf.broker_url, conf.task_default_queue = False, settings.REDIS_URL, queue
         drop_pools()
