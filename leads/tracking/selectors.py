@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 from django.db.models import Max, Min, Q, Sum
 from django.utils.dateparse import parse_datetime
 
-from leads.models import Company, Lead, LeadActivity, Note
+from leads.models import Company, Lead, LeadActivity, Note, email_domain
 from leads.tracking.models import EventKind, LeadEngagement, TrackEvent
 from leadsmgr.api.formats import iso_time
 
@@ -245,8 +245,8 @@ def company_rollup(*, company: Company) -> dict:
     leads = Lead.objects.filter(workspace_id=company.workspace_id, deleted_at__isnull=True)
     match = Q(company=company)
     if company.domain:
-        match |= Q(email__iendswith=f"@{company.domain}")
-    leads = leads.filter(match)
+        match |= Q(email_domain=company.domain.lower())
+    leads = leads.alias(email_domain=email_domain()).filter(match)
     totals = LeadEngagement.objects.filter(lead__in=leads.values("pk")).aggregate(
         first_seen=Min("first_seen_at"),
         last_seen=Max("last_seen_at"),

@@ -505,6 +505,18 @@ def test_company_rollup_combines_its_leads_engagement(api, site, workspace):
     assert rollup["leads"][0]["pageviews"] == 3
 
 
+def test_company_rollup_matches_the_whole_email_domain_only(api, workspace):
+    linked = make_lead(workspace, email="ann@acme.io", company={"name": "Acme", "domain": "Acme.io"})
+    same_domain = make_lead(workspace, email="bob@acme.io")
+    for email in ("carl@notacme.io", "dora@mail.acme.io", "eve@acme.io.example.com"):
+        make_lead(workspace, email=email)
+
+    rollup = api.get(f"/api/v1/companies/{linked.company_id}/profile").json()
+
+    assert rollup["leadCount"] == 2
+    assert {lead["id"] for lead in rollup["leads"]} == {str(linked.pk), str(same_domain.pk)}
+
+
 def test_company_rollup_of_a_company_without_tracking(api, workspace):
     lead = make_lead(workspace, company={"name": "Quiet Ltd"})
 
