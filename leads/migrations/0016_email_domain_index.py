@@ -3,26 +3,42 @@
 import django.db.models.deletion
 import django.db.models.expressions
 import django.db.models.functions.text
-from django.conf import settings
 from django.db import migrations, models
+
+
+WORKSPACE_INDEX = "leads_workspace_id_46392823"
+
+
+def drop_workspace_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP INDEX IF EXISTS {WORKSPACE_INDEX}")
+
+
+def create_workspace_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {WORKSPACE_INDEX} ON leads (workspace_id)")
 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0003_webhook_response_mode"),
         ("leads", "0015_stage_count_deltas"),
-        ("pipelines", "0002_initial"),
         ("workspaces", "0001_initial"),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="lead",
-            name="workspace",
-            field=models.ForeignKey(
-                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="workspaces.workspace"
-            ),
+        # The state drops the index on workspace alone; on PostgreSQL so does the database. SQLite keeps
+        # it: there, altering the field remakes the table, which would drop the stage-count triggers.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="lead",
+                    name="workspace",
+                    field=models.ForeignKey(
+                        db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="workspaces.workspace"
+                    ),
+                ),
+            ],
+            database_operations=[migrations.RunPython(drop_workspace_index, create_workspace_index)],
         ),
         migrations.AddIndex(
             model_name="lead",
