@@ -59,19 +59,24 @@ class ScoreChange(TenantModel):
 
 
 class RescoreRange(TenantModel):
-    """One keyset range of a workspace's rescoring run: its live leads with ids in (after, last],
-    rescored at `at` by one task, batch after batch. A run's ranges are disjoint and together cover
-    every id, so each lead is rescored by exactly one task while the ranges run in parallel.
+    """One keyset range of a workspace's rescoring run: its live leads with (created_at, id) keys in
+    (after, last], rescored at `at` by one task, batch after batch. A run's ranges are disjoint and
+    together cover every key, so each lead is rescored by exactly one task while the ranges run in
+    parallel.
 
-    `cursor` (the last id done) and `changed` are written in each batch's own transaction, so a
+    The cursor (the last key done) and `changed` are written in each batch's own transaction, so a
     task that is retried or redelivered resumes after what it committed instead of redoing it."""
 
     id = models.BigAutoField(primary_key=True)
     run = models.UUIDField()
     reason = models.CharField(max_length=200)
     at = models.DateTimeField()
+    # Each bound is a (created_at, id) key.
+    after_created_at = models.DateTimeField(null=True)
     after = models.UUIDField(null=True)  # exclusive; None: from the first lead
+    last_created_at = models.DateTimeField(null=True)
     last = models.UUIDField(null=True)  # inclusive; None: to the last lead, also one created meanwhile
+    cursor_created_at = models.DateTimeField(null=True)
     cursor = models.UUIDField(null=True)
     changed = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -85,4 +90,16 @@ class RescoreRange(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"rescoring {self.run} ({self.after}, {self.last}]"
+        return f"rescoring {self.run} ({self.after_key}, {self.last_key}]"
+
+    @property
+    def after_key(self) -> tuple | None:
+        return (self.after_created_at, self.after) if self.after is not None else None
+
+    @property
+    def last_key(self) -> tuple | None:
+        return (self.last_created_at, self.last) if self.last is not None else None
+
+    @property
+    def cursor_key(self) -> tuple | None:
+        return (self.cursor_created_at, self.cursor) if self.cursor is not None else None

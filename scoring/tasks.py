@@ -49,36 +49,63 @@ def enqueue_band_actions_many(change_ids: list[int]) -> None:
         logger.warning("could not enqueue band actions of %s score changes: %s", len(change_ids), error)
 
 
-def _live_ids(workspace_id):
-    return Lead.objects.filter(workspace_id=workspace_id, deleted_at__isnull=True).order_by("pk").values_list("pk", flat=True)
+def _live_leads(workspace_id):
+    """The workspace's live leads in creation order: the order their rows were written, so a batch's
+    leads share pages rather than landing on a thousand random ones (at 1M leads, a batch of ids in
+    uuid order took 2.7x as long to update as the same number in table order), and a pass that
+    rewrites them in this order keeps it."""
+    return Lead.objects.filter(workspace_id=workspace_id, deleted_at__isnull=True).order_by("created_at", "pk")
 
 
-def _id_batches(workspace_id, *, after, last, batch_size: int) -> Iterator[list]:
-    """The ids of the workspace's live leads in (after, last], in id order, `batch_size` at a time;
-    each page starts after the previous page's last id (keyset), so a page costs the same anywhere."""
-    live = _live_ids(workspace_id)
+def _after(leads, key):
+    """`leads` after the (created_at, id) `key`; `created_at >= …` comes first because it is what the
+    index scan starts from (the OR alone is no index condition)."""
+    created_at, pk = key
+    return leads.filter(created_at__gte=created_at).filter(Q(created_at__gt=created_at) | Q(pk__gt=pk))
+
+
+def _up_to(leads, key):
+    created_at, pk = key
+    return leads.filter(created_at__lte=created_at).filter(Q(created_at__lt=created_at) | Q(pk__lte=pk))
+
+
+def _key_batches(workspace_id, *, after, last, batch_size: int) -> Iterator[list[tuple]]:
+    """The (created_at, id) keys of the workspace's live leads in (after, last], in creation order,
+    `batch_size` at a time; each page starts after the previous page's last key (keyset), so a page
+    costs the same anywhere."""
+    live = _live_leads(workspace_id)
     if last is not None:
-        live = live.filter(pk__lte=last)
+        live = _up_to(live, last)
     while True:
-        ids = list((live.filter(pk__gt=after) if after is not None else live)[:batch_size])
-        if not ids:
+        keys = list((_after(live, after) if after is not None else live).values_list("created_at", "pk")[:batch_size])
+        if not keys:
             return
-        yield ids
-        after = ids[-1]
+        yield keys
+        after = keys[-1]
 
 
 def rescore_ranges_plan(workspace_id, *, reason: str, at, parts: int, batch_size: int = RESCORE_BATCH_SIZE) -> list[RescoreRange]:
     """Splits the workspace's live leads into up to `parts` keyset ranges of about the same size (a
-    range is at least a batch) and saves them as one run, in id order."""
-    live = _live_ids(workspace_id)
+    range is at least a batch) and saves them as one run, in creation order."""
+    live = _live_leads(workspace_id)
     count = live.count()
     parts = max(1, min(parts, -(-count // batch_size)))
     # Leads created or deleted between these reads only move a boundary: the first range starts
-    # before the first id and the last one has no end, so every id is in exactly one range.
-    cuts = sorted({cut for part in range(1, parts) for cut in live[count * part // parts - 1 :][:1]})
+    # before the first lead and the last one has no end, so every lead is in exactly one range.
+    keys = live.values_list("created_at", "pk")
+    cuts = sorted({cut for part in range(1, parts) for cut in keys[count * part // parts - 1 :][:1]})
     run = uuid.uuid4()
     return RescoreRange.objects.bulk_create(
-        RescoreRange(workspace_id=workspace_id, run=run, reason=reason[:200], at=at, after=after, last=last)
+        RescoreRange(
+            workspace_id=workspace_id,
+            run=run,
+            reason=reason[:200],
+            at=at,
+            after_created_at=after[0] if after else None,
+            after=after[1] if after else None,
+            last_created_at=last[0] if last else None,
+            last=last[1] if last else None,
+        )
         for after, last in zip([None, *cuts], [*cuts, None], strict=True)
     )
 
@@ -92,8 +119,8 @@ def rescore_range(range_id: int, *, batch_size: int = RESCORE_BATCH_SIZE) -> int
     if part is None:
         return 0
     changed = 0
-    for ids in _id_batches(part.workspace_id, after=part.cursor or part.after, last=part.last, batch_size=batch_size):
-        batch_changed = _rescore_batch(part, ids)
+    for keys in _key_batches(part.workspace_id, after=part.cursor_key or part.after_key, last=part.last_key, batch_size=batch_size):
+        batch_changed = _rescore_batch(part, keys)
         if batch_changed is None:
             break
         changed += batch_changed
@@ -111,8 +138,9 @@ def _run_lock(workspace_id, *, exclusive: bool) -> None:
         cursor.execute(f"SELECT {function}(hashtextextended(%s, 0))", [f"rescore-run:{workspace_id}"])
 
 
-def _rescore_batch(part: RescoreRange, ids: list) -> int | None:
-    """Rescores one batch; None when a newer run of the workspace exists (the range stops)."""
+def _rescore_batch(part: RescoreRange, keys: list[tuple]) -> int | None:
+    """Rescores one batch of (created_at, id) keys; None when a newer run of the workspace exists
+    (the range stops)."""
     from leads.segments.services import lead_segments_refresh
     from scoring.services import leads_rescore_changed_ids
 
@@ -124,10 +152,13 @@ def _rescore_batch(part: RescoreRange, ids: list) -> int | None:
             return None
         # A lead being rescored right now by an event is skipped: that rescoring is current anyway.
         changed_ids = leads_rescore_changed_ids(
-            workspace_id=part.workspace_id, lead_ids=ids, reason=part.reason, at=part.at, skip_locked=True
+            workspace_id=part.workspace_id, lead_ids=[pk for _, pk in keys], reason=part.reason, at=part.at, skip_locked=True
         )
         # In the batch's transaction: a retry resumes after exactly what was committed.
-        RescoreRange.objects.filter(pk=part.pk).update(cursor=ids[-1], changed=F("changed") + len(changed_ids))
+        cursor_created_at, cursor = keys[-1]
+        RescoreRange.objects.filter(pk=part.pk).update(
+            cursor_created_at=cursor_created_at, cursor=cursor, changed=F("changed") + len(changed_ids)
+        )
     if changed_ids:
         # A score that decayed can take a lead out of (or into) a segment: one refresh per batch, for its changed leads.
         lead_segments_refresh(workspace_id=part.workspace_id, lead_ids=changed_ids, reason=part.reason, now=part.at)

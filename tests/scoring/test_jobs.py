@@ -188,7 +188,8 @@ def test_the_workspace_task_rescores_with_the_reason_given(workspace, other_work
 
 
 def ranges_of(run) -> list[tuple]:
-    return list(RescoreRange.objects.filter(run=run).order_by("pk").values_list("after", "last"))
+    """Each range's (after, last) bounds as (created_at, id) keys."""
+    return [(part.after_key, part.last_key) for part in RescoreRange.objects.filter(run=run).order_by("pk")]
 
 
 def test_a_workspace_is_split_into_ranges_that_rescore_each_lead_once(workspace, api, settings, django_capture_on_commit_callbacks):
@@ -208,6 +209,25 @@ def test_a_workspace_is_split_into_ranges_that_rescore_each_lead_once(workspace,
     assert sorted(ScoreChange.objects.filter(reason="decay").values_list("lead_id", flat=True)) == sorted(lead.pk for lead in engaged)
     assert sorted(event["leadId"] for event in events) == sorted(str(lead.pk) for lead in engaged)
     assert all(len([row for row in band_activities(lead) if row["reason"] == "decay"]) == 1 for lead in engaged)
+
+
+def test_leads_created_at_one_instant_are_each_rescored_once_across_batches_and_ranges(
+    workspace, api, settings, django_capture_on_commit_callbacks
+):
+    # An import writes a whole batch with one created_at: the key's id decides between them.
+    settings.RESCORE_PARALLELISM = 2
+    engaged = engaged_leads(workspace, api, 7)
+    Lead.objects.filter(pk__in=[lead.pk for lead in engaged[:5]]).update(created_at=engaged[0].created_at)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = rescore_workspace_start(workspace.pk, reason="decay", at=timezone.now() + NINETY_DAYS, batch_size=2)
+
+    assert rescore_run_progress(run) == RescoreProgress(ranges=2, done=2, changed=7)
+    [(first_after, cut), (cut_again, last)] = ranges_of(run)
+    assert first_after is None and last is None and cut == cut_again
+    assert cut[0] == engaged[0].created_at  # the ranges split inside the leads sharing that instant
+    assert scores(engaged) == [34] * 7
+    assert sorted(ScoreChange.objects.filter(reason="decay").values_list("lead_id", flat=True)) == sorted(lead.pk for lead in engaged)
 
 
 def test_a_workspace_smaller_than_a_batch_is_one_range(workspace, django_capture_on_commit_callbacks):
@@ -237,7 +257,8 @@ def test_a_failed_range_resumes_after_its_last_batch_and_reports_each_change_onc
     workspace, api, settings, django_capture_on_commit_callbacks
 ):
     settings.RESCORE_PARALLELISM = 1
-    engaged = sorted(engaged_leads(workspace, api, 6), key=lambda lead: lead.pk)
+    # A range goes through its leads in creation order.
+    engaged = sorted(engaged_leads(workspace, api, 6), key=lambda lead: (lead.created_at, lead.pk))
     fail_updates_of(engaged[2])  # the first lead of the second batch
     at = timezone.now() + NINETY_DAYS
 
