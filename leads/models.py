@@ -162,19 +162,23 @@ class Lead(TenantModel):
     score_band = models.CharField(max_length=40, blank=True)
     qualified_at = models.DateTimeField(null=True, blank=True)
     last_contacted_at = models.DateTimeField(null=True, blank=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads", db_index=False
+    )
     # Which inbound webhook created the lead: automations trigger on it.
-    source_webhook = models.ForeignKey("integrations.LeadWebhook", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    source_webhook = models.ForeignKey(
+        "integrations.LeadWebhook", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False
+    )
     processing_state = models.CharField(max_length=20, choices=ProcessingState.choices, default=ProcessingState.READY)
     processing_state_at = models.DateTimeField(default=timezone.now)
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_leads")
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_leads", db_index=False)
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
     last_activity_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
     converted_at = models.DateTimeField(null=True, blank=True)
-    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads", db_index=False)
 
     objects = LeadQuerySet.as_manager()
 
@@ -183,7 +187,6 @@ class Lead(TenantModel):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["workspace", "stage", "-created_at"], name="lead_ws_stage_created"),
-            models.Index(fields=["workspace", "pipeline"], name="lead_ws_pipeline"),
             models.Index(fields=["workspace", "email", "created_at"], name="lead_ws_email_created"),
             models.Index(fields=["workspace", "phone", "created_at"], name="lead_ws_phone_created"),
             models.Index(fields=["workspace", "owner"], name="lead_ws_owner"),
@@ -196,6 +199,13 @@ class Lead(TenantModel):
             models.Index(F("workspace"), Upper("name"), name="lead_ws_upper_name"),
             # The account roll-up finds the leads of a company's domain.
             models.Index(F("workspace"), email_domain(), name="lead_ws_email_domain"),
+            # Foreign keys that are mostly empty (a lead is rarely merged, converted or from a webhook)
+            # are indexed only where set: what deleting the row they point to looks up, and no index
+            # entry for every empty one that each score write would have to add again.
+            models.Index(fields=["owner"], condition=models.Q(owner__isnull=False), name="lead_owner_set"),
+            models.Index(fields=["source_webhook"], condition=models.Q(source_webhook__isnull=False), name="lead_source_webhook_set"),
+            models.Index(fields=["merged_into"], condition=models.Q(merged_into__isnull=False), name="lead_merged_into_set"),
+            models.Index(fields=["contact"], condition=models.Q(contact__isnull=False), name="lead_contact_set"),
             models.Index(
                 fields=["processing_state", "processing_state_at"],
                 condition=~models.Q(processing_state="ready"),
