@@ -36,7 +36,8 @@ class ScoreChange(TenantModel):
     """One change of a lead's score: what it was, what it became, why, and under which model version."""
 
     id = models.BigAutoField(primary_key=True)
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="score_changes")
+    # Indexed by scorechange_lead_time, which starts with it.
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="score_changes", db_index=False)
     previous_score = models.IntegerField()
     new_score = models.IntegerField()
     previous_band = models.CharField(max_length=40, blank=True)
