@@ -94,6 +94,12 @@ class RescoreRange(TenantModel):
         return f"rescoring {self.run} ({self.after_key}, {self.last_key}]"
 
     @property
+    def has_creation_keys(self) -> bool:
+        """Every bound that is set has its created_at (a range of the id-order version has none)."""
+        pairs = ((self.after_created_at, self.after), (self.last_created_at, self.last), (self.cursor_created_at, self.cursor))
+        return all(created_at is not None for created_at, pk in pairs if pk is not None)
+
+    @property
     def after_key(self) -> tuple | None:
         return (self.after_created_at, self.after) if self.after is not None else None
 

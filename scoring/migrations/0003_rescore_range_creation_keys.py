@@ -4,8 +4,8 @@ from django.db import migrations, models
 
 
 def close_unfinished_ranges(apps, schema_editor):
-    """Unfinished ranges of an earlier version have id-order bounds that mean nothing in creation
-    order: they are closed (the hourly decay run rescores every lead again)."""
+    """Unfinished ranges have bounds that mean nothing in the other version's order (id order before,
+    creation order after): they are closed either way (the hourly decay run rescores every lead)."""
     from django.utils import timezone
 
     apps.get_model("scoring", "RescoreRange").objects.filter(done_at__isnull=True).update(done_at=timezone.now())
@@ -33,5 +33,5 @@ class Migration(migrations.Migration):
             name='last_created_at',
             field=models.DateTimeField(null=True),
         ),
-        migrations.RunPython(close_unfinished_ranges, migrations.RunPython.noop),
+        migrations.RunPython(close_unfinished_ranges, close_unfinished_ranges),
     ]

@@ -24,6 +24,7 @@ from scoring.presets import default_model_json
 from scoring.services import active_model, leads_rescore, score_breakdown, scoring_model_update
 from scoring.tasks import (
     RescoreProgress,
+    _key_batches,
     rescore_all_leads,
     rescore_range,
     rescore_range_task,
@@ -226,8 +227,28 @@ def test_leads_created_at_one_instant_are_each_rescored_once_across_batches_and_
     [(first_after, cut), (cut_again, last)] = ranges_of(run)
     assert first_after is None and last is None and cut == cut_again
     assert cut[0] == engaged[0].created_at  # the ranges split inside the leads sharing that instant
+    # Each lead is in exactly one range, and in one batch of it.
+    batched = [
+        pk
+        for part in RescoreRange.objects.filter(run=run)
+        for keys in _key_batches(workspace.pk, after=part.after_key, last=part.last_key, batch_size=2)
+        for _, pk in keys
+    ]
+    assert sorted(batched) == sorted(lead.pk for lead in engaged)
     assert scores(engaged) == [34] * 7
     assert sorted(ScoreChange.objects.filter(reason="decay").values_list("lead_id", flat=True)) == sorted(lead.pk for lead in engaged)
+
+
+def test_a_range_planned_by_the_id_order_version_is_closed_without_rescoring(workspace, api):
+    engaged = engaged_leads(workspace, api, 2)
+    [part] = rescore_ranges_plan(workspace.pk, reason="decay", at=timezone.now() + NINETY_DAYS, parts=1)
+    RescoreRange.objects.filter(pk=part.pk).update(after=engaged[0].pk)  # an id bound without its created_at
+
+    assert rescore_range_task.delay(part.pk).get() == 0
+
+    part.refresh_from_db()
+    assert part.done_at is not None
+    assert scores(engaged) == [75, 75]
 
 
 def test_a_workspace_smaller_than_a_batch_is_one_range(workspace, django_capture_on_commit_callbacks):
