@@ -22,16 +22,21 @@ def normalize_email(raw: str) -> str:
     return result.normalized.lower()
 
 
+def _possible_number(value: str, default_region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(value, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_possible_number(number) else None
+
+
 def normalize_phone(raw: str, default_region: str = "US") -> tuple[str, bool]:
     """Returns (E.164 number, True) when the number parses as possible, else (the raw value, False)."""
     value = (raw or "").strip()
     if not value:
         return "", True
-    try:
-        number = phonenumbers.parse(value, default_region)
-    except phonenumbers.NumberParseException:
-        return value, False
-    if not phonenumbers.is_possible_number(number):
+    number = _possible_number(value, default_region)
+    if number is None:
         return value, False
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), True
 
@@ -240,10 +245,12 @@ def flatten(payload: dict, prefix: str = "") -> dict:
 
 
 def assess_phone(raw: str, default_region: str) -> tuple[str, str, list[str]]:
-    """(stored phone, its country, warnings): an unparseable number is kept as typed, with a warning."""
-    phone, valid = normalize_phone(raw, default_region)
-    if not phone:
+    """(stored phone, its country, warnings): an unparseable number is kept as typed, with a warning.
+    The number is parsed once: its country comes from the same parse as its E.164 form."""
+    value = (raw or "").strip()
+    if not value:
         return "", "", []
-    if not valid:
-        return phone, "", [f"phone {phone!r} could not be parsed as a phone number; kept as given"]
-    return phone, phone_region(phone), []
+    number = _possible_number(value, default_region)
+    if number is None:
+        return value, "", [f"phone {value!r} could not be parsed as a phone number; kept as given"]
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), phonenumbers.region_code_for_number(number) or "", []

@@ -2,7 +2,16 @@
 
 import pytest
 
-from leads.normalization import InvalidValue, camel_case_key, normalize_email, normalize_phone, normalize_tag, split_full_name
+from leads.normalization import (
+    InvalidValue,
+    assess_phone,
+    camel_case_key,
+    normalize_email,
+    normalize_phone,
+    normalize_tag,
+    phone_region,
+    split_full_name,
+)
 from leads.services import custom_fields_merge
 
 
@@ -69,3 +78,24 @@ def test_custom_fields_merge_updates_removes_and_honours_given_display_names():
     merged = custom_fields_merge(existing, {"budget": 2, "timeline": None, "seats": 10, "_displayNames": {"seats": "Number of seats"}})
     assert merged == {"budget": 2, "seats": 10, "_displayNames": {"budget": "Budget", "seats": "Number of seats"}}
     assert custom_fields_merge(existing, {"budget": None, "timeline": None}) == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("(415) 555-2671", "US", ("+14155552671", "US", [])),
+        ("+1 604 555 0134", "US", ("+16045550134", "CA", [])),
+        ("+1 787 555 0134", "US", ("+17875550134", "PR", [])),
+        ("020 7946 0958", "GB", ("+442079460958", "GB", [])),
+        ("+39 02 1234 5678", "US", ("+390212345678", "IT", [])),  # Italian numbers keep their leading zero
+        ("(415) 555-2671 ext. 12", "US", ("+14155552671", "US", [])),
+        ("+1 800 555 0199", "US", ("+18005550199", "US", [])),
+        ("12", "US", ("12", "", ["phone '12' could not be parsed as a phone number; kept as given"])),
+        ("call me", "US", ("call me", "", ["phone 'call me' could not be parsed as a phone number; kept as given"])),
+        ("  ", "US", ("", "", [])),
+    ],
+)
+def test_assess_phone_gives_the_e164_number_its_country_and_warnings(raw, region, expected):
+    assert assess_phone(raw, region) == expected
+    if expected[1]:  # the country is the one its E.164 form is read as
+        assert phone_region(expected[0]) == expected[1]
