@@ -8,7 +8,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q, Value
+from django.db.models import BooleanField, ExpressionWrapper, Q, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Upper
 from django.utils import timezone
 
@@ -133,9 +134,7 @@ def companies_resolve(*, workspace: Workspace, items: list[dict | None]) -> list
     # Ordered as company_resolve's .first() orders (Company.Meta.ordering) when a name or domain repeats.
     for company in Company.objects.filter(workspace=workspace, domain__in=domains).order_by("name", "pk") if domains else ():
         by_domain.setdefault(company.domain, company)
-    # UPPER on both sides, as name__iexact compares, in one IN list instead of one OR per name.
-    named = Company.objects.annotate(upper_name=Upper("name")).filter(workspace=workspace, upper_name__in=[Upper(Value(n)) for n in names])
-    for company in named.order_by("name", "pk"):
+    for company in _companies_named(workspace, names).order_by("name", "pk"):
         by_name.setdefault(company.name.upper(), company)
     created: list[Company] = []
     changed: dict = {}
@@ -171,6 +170,18 @@ def companies_resolve(*, workspace: Workspace, items: list[dict | None]) -> list
     for company, attrs in changed.values():
         company.save(update_fields=sorted(attrs))
     return resolved
+
+
+def _companies_named(workspace: Workspace, names: list[str]):
+    """The workspace's companies whose names are among `names`, compared with the database's UPPER
+    on both sides, as name__iexact compares (the index company_ws_upper_name). On PostgreSQL the
+    names are one array parameter: an IN list of UPPER(%s) expressions cost ~45 ms of Django a
+    500-row import batch to build, more than the query."""
+    companies = Company.objects.filter(workspace=workspace)
+    if connection.vendor == "postgresql":
+        matches = RawSQL('UPPER("leads_company"."name") = ANY(ARRAY(SELECT UPPER(n) FROM unnest(%s::text[]) AS n))', [names])
+        return companies.filter(ExpressionWrapper(matches, output_field=BooleanField()))
+    return companies.annotate(upper_name=Upper("name")).filter(upper_name__in=[Upper(Value(n)) for n in names])
 
 
 def tags_resolve(*, workspace: Workspace, names: Iterable[str]) -> list[Tag]:
