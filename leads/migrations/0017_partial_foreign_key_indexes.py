@@ -4,25 +4,26 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
-COLUMNS = ("owner_id", "source_webhook_id", "merged_into_id", "contact_id")
-
-
-def _full_index_names(schema_editor):
-    """The names Django gave these columns' db_index indexes."""
-    return {column: schema_editor._create_index_name("leads", [column], suffix="") for column in COLUMNS}
+# The names Django gave these columns' db_index indexes (written out, as 0016 does: a migration
+# must keep working whatever Django's private naming helper becomes).
+FULL_INDEXES = {
+    "owner_id": "leads_owner_id_16a0e9c6",
+    "source_webhook_id": "leads_source_webhook_id_c4697017",
+    "merged_into_id": "leads_merged_into_id_7efa652c",
+    "contact_id": "leads_contact_id_852b9161",
+}
 
 
 def drop_full_indexes(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        for name in _full_index_names(schema_editor).values():
-            schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
+        for name in FULL_INDEXES.values():
+            schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 def create_full_indexes(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        for column, name in _full_index_names(schema_editor).items():
-            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {schema_editor.quote_name(name)} ON leads ({column})")
+        for column, name in FULL_INDEXES.items():
+            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON leads ({column})")
 
 
 class Migration(migrations.Migration):
