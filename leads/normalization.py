@@ -189,14 +189,6 @@ def email_kind(email: str) -> str:
     return "business"
 
 
-def phone_region(e164: str) -> str:
-    """The ISO country of an E.164 number, or ''."""
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
-    except phonenumbers.NumberParseException:
-        return ""
-
-
 # Names people write that ISO does not list under that spelling.
 COUNTRY_ALIASES = {
     "uk": "GB",

@@ -9,7 +9,6 @@ from leads.normalization import (
     normalize_email,
     normalize_phone,
     normalize_tag,
-    phone_region,
     split_full_name,
 )
 from leads.services import custom_fields_merge
@@ -98,4 +97,4 @@ def test_custom_fields_merge_updates_removes_and_honours_given_display_names():
 def test_assess_phone_gives_the_e164_number_its_country_and_warnings(raw, region, expected):
     assert assess_phone(raw, region) == expected
     if expected[1]:  # the country is the one its E.164 form is read as
-        assert phone_region(expected[0]) == expected[1]
+        assert assess_phone(expected[0], "GB")[1] == expected[1]
