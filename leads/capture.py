@@ -4,6 +4,8 @@ In one transaction: normalize, find an existing lead (email, then phone), apply 
 strategy, record consent, write the activity. Processing continues after commit in a task.
 """
 
+from bisect import insort
+from copy import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,7 @@ from leads.services import (
     leads_create_many,
     tags_resolve,
 )
+from leadsmgr.bulk import copy_insert
 from workspaces.models import User, Workspace
 
 CREATED, MERGED, DUPLICATE = "created", "merged", "duplicate"
@@ -100,8 +103,82 @@ def _find_existing(workspace: Workspace, email: str, phone: str) -> Lead | None:
         return None
     live = Lead.objects.filter(workspace=workspace).alive().select_for_update(of=("self",)).select_related("stage", "owner", "company")
     if email and phone:
-        return live.filter(Q(email=email) | Q(phone=phone)).order_by(Case(When(email=email, then=0), default=1), "created_at").first()
-    return live.filter(email=email).order_by("created_at").first() if email else live.filter(phone=phone).order_by("created_at").first()
+        return live.filter(Q(email=email) | Q(phone=phone)).order_by(Case(When(email=email, then=0), default=1), *OLDEST_FIRST).first()
+    return live.filter(email=email).order_by(*OLDEST_FIRST).first() if email else live.filter(phone=phone).order_by(*OLDEST_FIRST).first()
+
+
+# Which of several leads with one email (or phone) a submission merges into: the oldest, and of
+# leads created in the same instant (one import batch), the lowest id, so the order is total.
+OLDEST_FIRST = ("created_at", "id")
+
+
+def _age(lead: Lead) -> tuple:
+    return lead.created_at, lead.pk
+
+
+class _LiveLeads:
+    """The live leads a batch's repeated submissions may name, fetched and locked in one query and
+    found as _find_existing would find them, as the batch changes them: a merge may give a lead an
+    email or phone, and a later submission with it then finds that lead.
+
+    Complete by construction: a lead a submission finds either had the submission's email or phone
+    when the batch started (so it was fetched), or got it from an earlier submission of the batch
+    (which found it, so it was fetched)."""
+
+    def __init__(self, leads: list[Lead]):
+        self._by: dict[str, dict[str, list[Lead]]] = {"email": {}, "phone": {}}
+        for lead in leads:
+            self._add(lead)
+
+    @classmethod
+    def locked(cls, workspace: Workspace, items: list["_Prepared"]) -> "_LiveLeads":
+        emails = sorted({item.core["email"] for item in items if item.core.get("email")})
+        phones = sorted({item.core["phone"] for item in items if item.core.get("phone")})
+        if not (emails or phones):
+            return cls([])
+        leads = list(
+            Lead.objects.filter(workspace=workspace)
+            .alive()
+            .filter(Q(email__in=emails) | Q(phone__in=phones))
+            .select_for_update(of=("self",))
+            .select_related("stage", "owner", "company")
+            .order_by(*OLDEST_FIRST)
+        )
+        for lead in leads:
+            lead.workspace = workspace  # resolving a company or tags for it reads its workspace
+        return cls(leads)
+
+    def _add(self, lead: Lead) -> None:
+        for kind in ("email", "phone"):
+            if value := getattr(lead, kind):
+                same = self._by[kind].setdefault(value, [])
+                if lead not in same:
+                    insort(same, lead, key=_age)
+
+    def _remove(self, lead: Lead, identity: tuple[str, str]) -> None:
+        for kind, value in zip(("email", "phone"), identity, strict=True):
+            if value and lead in (same := self._by[kind].get(value, [])):
+                same.remove(lead)
+
+    def find(self, email: str, phone: str) -> Lead | None:
+        for kind, value in (("email", email), ("phone", phone)):
+            if value and (same := self._by[kind].get(value)):
+                return same[0]
+        return None
+
+    def changed(self, lead: Lead, identity_before: tuple[str, str] | None) -> None:
+        """After a submission was applied to `lead` (or created it)."""
+        if identity_before is not None:
+            self._remove(lead, identity_before)
+        self._add(lead)
+
+    def reload(self, lead: Lead, identity_before: tuple[str, str]) -> None:
+        """After a submission failed in its savepoint: the database kept the lead as it was, but the
+        object may hold the failed submission's changes."""
+        self._remove(lead, (lead.email, lead.phone))
+        self._remove(lead, identity_before)
+        lead.refresh_from_db()
+        self._add(lead)
 
 
 @dataclass
@@ -170,9 +247,54 @@ def _capture_prepared(workspace: Workspace, prepared: _Prepared, actor: User | N
         lead = lead_create(workspace=workspace, actor=actor, data=prepared.new_lead_data())
         status = CREATED
     else:
-        lead, status = _apply_to_existing(existing, core, prepared.custom, prepared.tags, submission, prepared.warnings, actor)
+        lead, status, activity = _apply_to_existing(existing, core, prepared.custom, prepared.tags, submission, prepared.warnings, actor)
+        activity.save()
+        if status == MERGED:
+            enqueue_lead_processing(lead_id=lead.pk)
     _record_consents(lead, submission, actor)
     return CaptureResult(lead=lead, status=status, warnings=prepared.warnings)
+
+
+def _capture_repeated(workspace: Workspace, items: list[tuple[int, _Prepared]], actor: User | None) -> dict[int, Any]:
+    """Captures, in order, a batch's submissions that name a known person (or one an earlier
+    submission names), each with the outcome _capture_prepared would give it one by one: the leads
+    they may find are fetched and locked in one query, each submission is applied in its own
+    savepoint, and their activities are written in one COPY and their processing sent in one
+    message at the end. Returns index → CaptureResult, or the error that refused the submission."""
+    live = _LiveLeads.locked(workspace, [item for _, item in items])
+    outcomes: dict[int, Any] = {}
+    activities: list[LeadActivity] = []
+    merged_ids: list = []
+    for index, item in items:
+        core, submission = item.core, item.submission
+        existing = live.find(core.get("email", ""), core.get("phone", ""))
+        before = (existing.email, existing.phone) if existing is not None else None
+        try:
+            with transaction.atomic():
+                if existing is None:
+                    lead, status, activity = lead_create(workspace=workspace, actor=actor, data=item.new_lead_data()), CREATED, None
+                else:
+                    lead, status, activity = _apply_to_existing(existing, core, item.custom, item.tags, submission, item.warnings, actor)
+                _record_consents(lead, submission, actor)
+        except (ValidationError, DataError) as error:
+            outcomes[index] = error
+            if existing is not None:
+                live.reload(existing, before)
+            continue
+        live.changed(lead, before)
+        if activity is not None:
+            activities.append(activity)
+        if status == MERGED:
+            merged_ids.append(lead.pk)
+        # A copy: a later submission of the batch may change the lead, and this result tells what
+        # this one left, as one by one.
+        outcomes[index] = CaptureResult(lead=copy(lead), status=status, warnings=item.warnings)
+    copy_insert(LeadActivity, activities)
+    if merged_ids:
+        from leads.tasks import enqueue_processing_many
+
+        transaction.on_commit(lambda: enqueue_processing_many(merged_ids))
+    return outcomes
 
 
 def leads_capture_many(
@@ -222,12 +344,8 @@ def leads_capture_many(
     for index, lead in zip(new, leads, strict=True):
         _record_consents(lead, prepared[index].submission, actor)
         outcomes[index] = CaptureResult(lead=lead, status=CREATED, warnings=prepared[index].warnings)
-    for index in repeated:
-        try:
-            with transaction.atomic():
-                outcomes[index] = _capture_prepared(workspace, prepared[index], actor)
-        except (ValidationError, DataError) as error:
-            outcomes[index] = error
+    for index, outcome in _capture_repeated(workspace, [(index, prepared[index]) for index in repeated], actor).items():
+        outcomes[index] = outcome
     return outcomes
 
 
@@ -236,7 +354,9 @@ def _identities(core: dict) -> set[tuple[str, str]]:
 
 
 def _apply_to_existing(lead: Lead, core: dict, custom: dict, tags: list[str], submission: Submission, warnings, actor):
-    """Applies the dedup strategy to a returning lead. Its owner and stage never change here."""
+    """Applies the dedup strategy to a returning lead and saves it. Its owner and stage never change
+    here. Returns (lead, status, its activity unsaved): the caller writes the activity and, for a
+    merge, sends the lead to processing (one by one, or once for a batch)."""
     strategy = submission.dedup_strategy
     changes: dict[str, dict] = {}
     now = timezone.now()
@@ -269,10 +389,15 @@ def _apply_to_existing(lead: Lead, core: dict, custom: dict, tags: list[str], su
     if submission.webhook is not None:
         activity_data["webhookId"] = str(submission.webhook.pk)
     lead.updated_at = lead.last_activity_at = now
+    written = {"updated_at", "last_activity_at", *(key for key in changes if key != "tags")}
+    if warnings and strategy != SKIP:
+        written.add("validation_warnings")
     if changes:
         lead.processing_state, lead.processing_state_at = ProcessingState.RECEIVED, now
-    lead.save()
-    LeadActivity.objects.create(
+        written |= {"processing_state", "processing_state_at"}
+    # Only what changed: the row is locked, and a whole-row UPDATE costs more to build than to run.
+    lead.save(update_fields=sorted(written))
+    activity = LeadActivity(
         workspace_id=lead.workspace_id,
         lead=lead,
         type=ActivityType.MERGED if changes else ActivityType.CAPTURED_AGAIN,
@@ -280,9 +405,7 @@ def _apply_to_existing(lead: Lead, core: dict, custom: dict, tags: list[str], su
         data=activity_data,
         created_at=now,
     )
-    if changes:
-        enqueue_lead_processing(lead_id=lead.pk)
-    return lead, status
+    return lead, status, activity
 
 
 def _merge_custom(existing: dict, incoming: dict, *, overwrite: bool) -> dict:

@@ -5,6 +5,7 @@ errors. Each test captures the same submissions both ways, in two workspaces tha
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import DataError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from leads.capture import CREATED, DUPLICATE, MERGED, REPLACE, SKIP, Submission, lead_capture, leads_capture_many
 from leads.models import ActivityType, Company, Lead, LeadActivity, SourceType
@@ -164,3 +165,79 @@ def test_a_batchs_new_leads_are_processed_to_ready_from_one_message(workspace, d
     assert sorted(leads.values_list("processing_state", flat=True).distinct()) == ["ready"]
     assert set(leads.values_list("email_kind", "score_band")) == {("free", "cold")}
     assert LeadActivity.objects.filter(workspace=workspace, type=ActivityType.PROCESSED).count() == 30
+
+
+def capture_both_ways(workspace, other_workspace, batch, seed_with):
+    """Seeds both workspaces alike, captures `batch` together in one and one by one in the other,
+    and checks they agree; returns the batch's outcomes."""
+    seed_with(workspace)
+    seed_with(other_workspace)
+    with transaction.atomic():
+        together = leads_capture_many(workspace=workspace, submissions=batch)
+    one_by_one = capture_one_by_one(other_workspace, batch)
+    assert summary(together) == summary(one_by_one)
+    assert snapshot(workspace) == snapshot(other_workspace)
+    return together
+
+
+def test_a_merge_that_gives_a_lead_an_email_is_found_by_that_email_later_in_the_batch(workspace, other_workspace):
+    def phone_only(ws):
+        make_lead(ws, name="Phone Only", email="", phone="+14155550100")
+
+    batch = [
+        submission(name="By Phone", phone="+1 415 555 0100", email="found@example.com"),  # fills the email
+        submission(name="By Email", email="found@example.com", title="Buyer"),  # must find the same lead
+    ]
+    together = capture_both_ways(workspace, other_workspace, batch, phone_only)
+    assert [outcome.status for outcome in together] == [MERGED, MERGED]
+    assert together[0].lead.pk == together[1].lead.pk
+    lead = Lead.objects.get(workspace=workspace)
+    assert (lead.email, lead.phone, lead.title) == ("found@example.com", "+14155550100", "Buyer")
+
+
+def test_a_replaced_email_is_no_longer_found_by_the_old_one_later_in_the_batch(workspace, other_workspace):
+    def one_lead(ws):
+        make_lead(ws, name="Old Address", email="old@example.com", phone="+14155550100")
+
+    batch = [
+        submission(REPLACE, name="New Address", phone="+1 415 555 0100", email="new@example.com"),
+        submission(REPLACE, name="Someone Else", email="old@example.com"),  # nobody has it any more: a new lead
+    ]
+    together = capture_both_ways(workspace, other_workspace, batch, one_lead)
+    assert [outcome.status for outcome in together] == [MERGED, CREATED]
+    assert sorted(Lead.objects.filter(workspace=workspace).values_list("email", flat=True)) == ["new@example.com", "old@example.com"]
+
+
+def test_a_refused_submission_leaves_the_lead_as_stored_for_the_next_one(workspace, other_workspace):
+    """The refused row changed the lead's title in memory before its tags were refused; the next row
+    must see the stored lead (no title yet) and merge its own title, as one by one."""
+
+    def nearly_full_of_tags(ws):
+        lead = make_lead(ws, name="Tagged", email="tagged@example.com", title="")
+        from leads.services import lead_tags_change
+
+        lead_tags_change(lead=lead, actor=None, add=[f"tag {n}" for n in range(49)])
+
+    batch = [
+        submission(name="Too Many", email="tagged@example.com", title="CTO", tags=["one more", "and another"]),
+        submission(name="Fine", email="tagged@example.com", title="CEO"),
+    ]
+    together = capture_both_ways(workspace, other_workspace, batch, nearly_full_of_tags)
+    assert isinstance(together[0], ValidationError)
+    assert together[1].status == MERGED
+    assert Lead.objects.get(workspace=workspace).title == "CEO"
+
+
+def test_known_people_are_looked_up_once_per_batch_not_once_per_row(workspace):
+    for n in range(40):
+        make_lead(workspace, name=f"Known {n}", email=f"known{n}@example.com", title="")
+    again = [submission(name=f"Known {n}", email=f"known{n}@example.com", title="Buyer") for n in range(40)]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        outcomes = leads_capture_many(workspace=workspace, submissions=again)
+    assert [outcome.status for outcome in outcomes] == [MERGED] * 40
+    reads_of_leads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT") and 'FROM "leads"' in q["sql"]]
+    assert len(reads_of_leads) <= 2  # who is known, then the known leads themselves (locked)
+    assert set(Lead.objects.filter(workspace=workspace).values_list("title", flat=True)) == {"Buyer"}
+    merges = LeadActivity.objects.filter(workspace=workspace, type=ActivityType.MERGED)
+    assert merges.count() == 40
+    assert merges.first().data["changes"]["title"] == {"from": "", "to": "Buyer"}
