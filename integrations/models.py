@@ -51,6 +51,9 @@ class LeadWebhook(TenantModel):
     discarded_received = models.PositiveIntegerField(default=0)
     last_received_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Moves on every save (not on the counters' updates): a web process keeps the webhook in memory,
+    # and storing a queued submission checks it still has this version (integrations.services).
+    version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         db_table = "lead_webhooks"
@@ -58,6 +61,16 @@ class LeadWebhook(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if self._state.adding:
+            return super().save(*args, **kwargs)
+        # Counted in the database, so two edits saved at once still give two versions.
+        self.version = models.F("version") + 1
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "version"}
+        super().save(*args, **kwargs)
+        self.refresh_from_db(fields=["version"])
 
     @staticmethod
     def generate_key() -> str:

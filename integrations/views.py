@@ -62,10 +62,6 @@ def _prefers_async(request) -> bool:
 @require_POST
 def ingest(request, api_key: str):
     webhook = webhook_for_key_cached(api_key)
-    queued = webhook is not None and (webhook.response_mode == ResponseMode.QUEUED or _prefers_async(request))
-    if webhook is not None and not queued:
-        # Capturing now writes the lead with the webhook's pipeline and stage: read them fresh.
-        webhook = webhook_for_key(api_key)
     if webhook is None:
         return error_response(404, "not_found", "Unknown webhook key.")
     retry_after = over_limit(f"webhook:{webhook.pk}", settings.WEBHOOK_RATE_LIMIT_PER_KEY)
@@ -95,32 +91,43 @@ def ingest(request, api_key: str):
         return error_response(
             400, "validation_error", "Idempotency-Key is too long.", {"Idempotency-Key": f"At most {IDEMPOTENCY_KEY_MAX} characters."}
         )
-    try:
-        answer = submission_ingest(
-            webhook=webhook,
-            payload=payload,
-            raw_body=raw,
-            idempotency_key=key,
-            ip=ip,
-            user_agent=request.headers.get("User-Agent", ""),
-            referer=request.headers.get("Referer", "") if (request.content_type or "") in FORM_TYPES else "",
-            queued=queued,
-        )
-    except WebhookUnavailable:
-        # Paused, re-keyed or deleted since the cached lookup: forget it and answer as for any unknown key.
-        webhook_forget(webhook.key_hash)
-        return error_response(404, "not_found", "Unknown webhook key.")
-    except IngestConflict:
-        return error_response(
-            409,
-            "idempotency_conflict",
-            "This Idempotency-Key was used with a different body.",
-            {"Idempotency-Key": "Reused with a different body."},
-        )
-    except ValidationError as error:
-        fields = {key: " ".join(messages) for key, messages in error.message_dict.items()}
-        first = next(iter(fields.items()))
-        return error_response(400, "validation_error", f"{first[0]}: {first[1]}", fields)
+    for attempt in (1, 2):
+        queued = webhook.response_mode == ResponseMode.QUEUED or _prefers_async(request)
+        if not queued:
+            # Capturing now writes the lead with the webhook's pipeline and stage: read them fresh.
+            webhook = webhook_for_key(api_key)
+            if webhook is None:
+                return error_response(404, "not_found", "Unknown webhook key.")
+        try:
+            answer = submission_ingest(
+                webhook=webhook,
+                payload=payload,
+                raw_body=raw,
+                idempotency_key=key,
+                ip=ip,
+                user_agent=request.headers.get("User-Agent", ""),
+                referer=request.headers.get("Referer", "") if (request.content_type or "") in FORM_TYPES else "",
+                queued=queued,
+            )
+            break
+        except WebhookUnavailable:
+            # Paused, re-keyed, deleted or edited since this process read it: read it again, and
+            # answer as the webhook is now (an unknown key, or its new settings).
+            webhook_forget(webhook.key_hash)
+            webhook = webhook_for_key_cached(api_key) if attempt == 1 else None
+            if webhook is None:
+                return error_response(404, "not_found", "Unknown webhook key.")
+        except IngestConflict:
+            return error_response(
+                409,
+                "idempotency_conflict",
+                "This Idempotency-Key was used with a different body.",
+                {"Idempotency-Key": "Reused with a different body."},
+            )
+        except ValidationError as error:
+            fields = {key: " ".join(messages) for key, messages in error.message_dict.items()}
+            first = next(iter(fields.items()))
+            return error_response(400, "validation_error", f"{first[0]}: {first[1]}", fields)
     response = JsonResponse(answer.body, status=answer.status_code)
     if answer.replayed:
         response["Idempotent-Replayed"] = "true"

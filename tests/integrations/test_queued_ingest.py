@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
+from django.db.models import F
 from django.utils import timezone
 
 from integrations.models import LeadWebhook, ResponseMode, SubmissionOutcome, WebhookSubmission
@@ -360,3 +361,55 @@ def test_a_filled_honeypot_is_discarded_at_once_and_nothing_is_queued(client, qu
     assert not Lead.objects.exists()
     webhook.refresh_from_db()
     assert (webhook.total_received, webhook.discarded_received) == (1, 1)
+
+
+def saved_elsewhere(webhook, **changes):
+    """What a save in another web process leaves: the row changed and its version moved, while
+    this process still holds its copy (no signal reaches it)."""
+    LeadWebhook.objects.filter(pk=webhook.pk).update(**changes, version=F("version") + 1)
+
+
+def test_a_webhook_switched_to_sync_in_another_process_captures_the_next_submission_at_once(client, queued):
+    webhook, key = queued
+    assert post(client, key, {"email": "a@acme.com"}).status_code == 202  # this process holds it now
+    saved_elsewhere(webhook, response_mode=ResponseMode.SYNC)
+
+    response = post(client, key, {"name": "Bea", "email": "b@acme.com"})
+    assert (response.status_code, response.json()["status"]) == (200, "created")
+    assert str(Lead.objects.get(email="b@acme.com").pk) == response.json()["leadId"]
+    assert list(WebhookSubmission.objects.order_by("pk").values_list("outcome", flat=True)) == ["queued", "created"]
+
+
+def test_a_honeypot_renamed_in_another_process_applies_to_the_next_submission(client, queued):
+    webhook, key = queued
+    assert post(client, key, {"email": "a@acme.com"}).status_code == 202
+    saved_elsewhere(webhook, honeypot_field="fax_number")
+
+    # The old honeypot name is an ordinary field now: kept, not discarded.
+    assert post(client, key, {"email": "human@acme.com", "_hp": "not a trap any more"}).status_code == 202
+    trapped = post(client, key, {"email": "bot@spam.example", "fax_number": "555"})
+    assert (trapped.status_code, trapped.json()["status"]) == (200, "discarded")
+    assert sorted(WebhookSubmission.objects.values_list("outcome", flat=True)) == ["discarded", "queued", "queued"]
+
+
+def test_a_webhook_paused_and_resumed_in_another_process_answers_at_once_each_time(client, queued):
+    webhook, key = queued
+    assert post(client, key, {"email": "a@acme.com"}).status_code == 202
+    saved_elsewhere(webhook, is_active=False)
+    assert post(client, key, {"email": "b@acme.com"}).status_code == 404
+    saved_elsewhere(webhook, is_active=True)  # a 404 is not remembered
+    assert post(client, key, {"email": "c@acme.com"}).status_code == 202
+    assert sorted(WebhookSubmission.objects.values_list("payload__email", flat=True)) == ["a@acme.com", "c@acme.com"]
+
+
+def test_every_save_of_a_webhook_moves_its_version_and_its_counters_do_not(client, queued, django_capture_on_commit_callbacks):
+    webhook, key = queued
+    assert webhook.version == 0
+    webhook.name = "Renamed"
+    webhook.save(update_fields=["name"])
+    webhook.save()
+    assert (webhook.version, LeadWebhook.objects.get(pk=webhook.pk).version) == (2, 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, key, {"email": "a@acme.com"}).status_code == 202
+    stored = LeadWebhook.objects.get(pk=webhook.pk)
+    assert (stored.total_received, stored.version) == (1, 2)
