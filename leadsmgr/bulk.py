@@ -43,3 +43,48 @@ def copy_insert(model: type[Model], objs: list[Model], *, using: str = "default"
     for obj in objs:
         obj._state.adding = False
         obj._state.db = using
+
+
+class InstanceBuilder:
+    """Builds unsaved instances of a model from column values, positionally: Model.__init__ with
+    keyword arguments asks every field for its default and goes through the descriptors (~60 µs for
+    a lead's 44 fields); with positional arguments it sets the attributes (~13 µs). For the rows
+    of an import's batch, built by the thousand.
+
+    `values` are keyed by attname (`stage_id`, not `stage`); every other field gets its default as
+    Model.__init__ would give it (a callable default is called for each instance, a list or dict
+    default is copied). `related` sets the cache of foreign keys whose objects are at hand, so
+    reading `instance.stage` does not query.
+    """
+
+    def __init__(self, model: type[Model]):
+        self.model = model
+        self.fields = model._meta.concrete_fields
+        attnames = {field.attname for field in self.fields}
+        self.attnames = attnames
+        self.defaults = []
+        for field in self.fields:
+            if field.has_default() and callable(field.default):
+                self.defaults.append((field.attname, field.default, None))
+            else:
+                constant = field.get_default()
+                copy = type(constant) if isinstance(constant, list | dict) else None
+                self.defaults.append((field.attname, None, (constant, copy)))
+
+    def build(self, values: dict, related: dict | None = None) -> Model:
+        unknown = values.keys() - self.attnames
+        if unknown:
+            raise TypeError(f"{self.model.__name__} has no columns {sorted(unknown)}")
+        row = []
+        for attname, factory, constant in self.defaults:
+            if attname in values:
+                row.append(values[attname])
+            elif factory is not None:
+                row.append(factory())
+            else:
+                value, copy = constant
+                row.append(copy(value) if copy else value)
+        instance = self.model(*row)
+        for name, obj in (related or {}).items():
+            self.model._meta.get_field(name).set_cached_value(instance, obj)
+        return instance

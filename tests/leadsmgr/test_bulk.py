@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from leads.models import ActivityType, Lead, LeadActivity
 from leads.selectors import stage_lead_counts
-from leadsmgr.bulk import copy_insert
+from leadsmgr.bulk import InstanceBuilder, copy_insert
 from pipelines.models import Stage
 
 
@@ -70,3 +70,31 @@ def test_a_value_too_long_raises_djangos_data_error_and_writes_nothing(workspace
     with pytest.raises(DataError), transaction.atomic():
         copy_insert(Lead, [_lead(workspace, stage, name="ok"), _lead(workspace, stage, name="x" * 500)])
     assert not Lead.objects.exists()
+
+
+def test_an_instance_built_positionally_matches_one_built_with_keywords(workspace, django_assert_num_queries):
+    stage = Stage.objects.select_related("pipeline").filter(workspace=workspace, pipeline__is_default=True).order_by("position").first()
+    now = timezone.now()
+    values = {"workspace_id": workspace.pk, "pipeline_id": stage.pipeline_id, "stage_id": stage.pk, "name": "Ann", "email": "ann@acme.com"}
+    times = {"created_at": now, "updated_at": now, "last_activity_at": now, "processing_state_at": now}
+
+    built = InstanceBuilder(Lead).build({**values, **times}, {"stage": stage, "workspace": workspace})
+    keywords = Lead(**values, **times)
+
+    per_instance = {"id"}  # a uuid4 default, called for each
+    columns = [field.attname for field in Lead._meta.concrete_fields if field.attname not in per_instance]
+    assert [getattr(built, name) for name in columns] == [getattr(keywords, name) for name in columns]
+    assert built.id != keywords.id and built._state.adding
+    with django_assert_num_queries(0):
+        assert (built.stage.name, built.workspace.pk) == (stage.name, workspace.pk)
+
+
+def test_built_instances_get_their_own_mutable_defaults_and_unknown_columns_are_refused(workspace):
+    builder = InstanceBuilder(Lead)
+    first, second = builder.build({"name": "A"}), builder.build({"name": "B"})
+    first.custom_fields["budget"] = "$1k"
+    first.validation_warnings.append("x")
+    assert (second.custom_fields, second.validation_warnings) == ({}, [])
+    assert first.pk != second.pk
+    with pytest.raises(TypeError, match="stage"):
+        builder.build({"stage": None})  # a foreign key is given by its attname, stage_id
