@@ -92,6 +92,16 @@ def admin_connection(url: str):
     return psycopg.connect(urlunparse(urlparse(url)._replace(path="/postgres")), autocommit=True)
 
 
+# What moves the write-heavy figures most on one machine: checkpoints (max_wal_size), the cache,
+# and whether anything vacuums between figures.
+POSTGRESQL_SETTINGS = ("server_version", "shared_buffers", "max_wal_size", "checkpoint_timeout", "autovacuum", "synchronous_commit")
+
+
+def postgresql_settings(url: str) -> dict:
+    with admin_connection(url) as conn:
+        return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in POSTGRESQL_SETTINGS}
+
+
 def recreate_database(url: str) -> None:
     name = urlparse(url).path.lstrip("/")
     with admin_connection(url) as conn:
@@ -976,6 +986,7 @@ def main() -> None:
     }
     wrk = ensure_wrk()
     say(f"scale {scale:,} leads; database {urlparse(url).path.lstrip('/')}")
+    say("PostgreSQL " + ", ".join(f"{name} {value}" for name, value in postgresql_settings(url).items()))
     # BENCH_ONLY=webhook,board runs some figures; BENCH_KEEP_DB=1 keeps the filled database and
     # BENCH_REUSE_DB=1 starts from it (for profiling one figure again and again, not for results).
     only = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
@@ -1011,7 +1022,12 @@ def main() -> None:
             FILL_STATE.unlink(missing_ok=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    machine = {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "postgresql": postgresql_settings(url),
+    }
     out = RESULTS_DIR / f"{stamp}.json"
     out.write_text(json.dumps({"scale": scale, "machine": machine, "at": stamp, "rows": rows}, indent=2))
     print()
