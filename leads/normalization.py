@@ -3,7 +3,8 @@
 import re
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator.rfc_constants import DOMAIN_MAX_LENGTH, EMAIL_MAX_LENGTH, LOCAL_PART_MAX_LENGTH
 
 
 class InvalidValue(ValueError):
@@ -15,11 +16,37 @@ def normalize_email(raw: str) -> str:
     value = (raw or "").strip()
     if not value:
         return ""
+    if plain := _plain_address(value):
+        return plain
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as error:
         raise InvalidValue(str(error)) from None
     return result.normalized.lower()
+
+
+# The plain ASCII form most addresses have: dot-separated atoms, then a host name of letters, digits
+# and inner hyphens whose last label ends with a letter. validate_email accepts these as they are
+# (its normalized form is the address with its domain lower-cased), unless a length limit, a
+# "--" label or a special-use domain says otherwise; those, and every other form, go through
+# validate_email. It costs ~30 µs an address, a tenth of an import row; this check ~2 µs.
+# tests/leads/test_normalization.py checks the two agree on generated addresses.
+_ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_PLAIN_ADDRESS = re.compile(rf"({_ATOM}(?:\.{_ATOM})*)@((?:{_LABEL}\.)+{_LABEL})", re.IGNORECASE)
+
+
+def _plain_address(value: str) -> str | None:
+    """The lower-cased address if it has the plain form validate_email takes as it is, else None."""
+    if not value.isascii() or len(value) > EMAIL_MAX_LENGTH or not (match := _PLAIN_ADDRESS.fullmatch(value)):
+        return None
+    local, domain = match.groups()
+    domain = domain.lower()
+    if len(local) > LOCAL_PART_MAX_LENGTH or len(domain) > DOMAIN_MAX_LENGTH or not domain[-1].isalpha() or "--" in domain:
+        return None
+    if any(domain == special or domain.endswith("." + special) for special in SPECIAL_USE_DOMAIN_NAMES):
+        return None
+    return value.lower()
 
 
 def _possible_number(value: str, default_region: str) -> phonenumbers.PhoneNumber | None:

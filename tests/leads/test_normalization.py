@@ -1,9 +1,13 @@
 """Pure normalizers: no database."""
 
 import pytest
+from email_validator import validate_email
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leads.normalization import (
     InvalidValue,
+    _plain_address,
     assess_phone,
     camel_case_key,
     normalize_email,
@@ -98,3 +102,43 @@ def test_assess_phone_gives_the_e164_number_its_country_and_warnings(raw, region
     assert assess_phone(raw, region) == expected
     if expected[1]:  # the country is the one its E.164 form is read as
         assert assess_phone(expected[0], "GB")[1] == expected[1]
+
+
+# normalize_email's plain-address shortcut must never disagree with email-validator: on every
+# generated address it accepts, validate_email accepts it too and normalizes it the same way.
+_LOCAL_CHARS = "aZz09._-+!#$%&'*/=?^`{|}~\"( é"
+_LABEL_CHARS = "aZz09-_é"
+_TLDS = ["com", "co", "Io", "c0m", "123", "test", "local", "localhost", "arpa", "onion", "invalid", "x--y", "a", ""]
+# Near the length limits too: a local part of 64 vs 65 characters, a label of 63 vs 64.
+_atoms = st.text(_LOCAL_CHARS, min_size=0, max_size=70) | st.text("ab", min_size=60, max_size=70)
+_labels = st.text(_LABEL_CHARS, min_size=0, max_size=66) | st.text("ab", min_size=58, max_size=66)
+_domains = st.builds(
+    lambda labels, tld: ".".join([*labels, tld]), st.lists(_labels, min_size=0, max_size=4), st.sampled_from(_TLDS) | _labels
+)
+_addresses = st.builds(lambda local, domain: f"{local}@{domain}", _atoms, _domains) | st.text(_LOCAL_CHARS + "@.", max_size=40)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_addresses)
+def test_the_plain_address_shortcut_agrees_with_email_validator(address):
+    shortcut = _plain_address(address)
+    if shortcut is None:
+        return  # validate_email decides
+    assert shortcut == validate_email(address, check_deliverability=False).normalized.lower()
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["jane@acme.com", "Jane.Doe+leads@Sub.Acme.CO.uk", "o'brien@acme.io", "x@a-b.example.com", "a" * 64 + "@acme.com"],
+)
+def test_plain_addresses_take_the_shortcut_and_come_out_as_validate_email_gives_them(address):
+    assert _plain_address(address) == normalize_email(address) == validate_email(address, check_deliverability=False).normalized.lower()
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["x@localhost", "x@foo.test", "x@a--b.com", "x..y@acme.com", ".x@acme.com", "x@acme.co1", "x@-acme.com", "a" * 65 + "@acme.com",
+     "é@acme.com", '"quoted"@acme.com', "x@[127.0.0.1]", "x@acme.123"],
+)  # fmt: skip
+def test_other_addresses_go_through_email_validator(address):
+    assert _plain_address(address) is None
