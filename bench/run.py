@@ -189,6 +189,11 @@ ANALYZE
 """
 
 
+def fill_companies(leads: int) -> int:
+    """How many companies fill() makes; lead n's email is lead{n}@company{1 + n % this}.com."""
+    return max(leads // 100, 10)
+
+
 def fill(env: dict, url: str, leads: int) -> dict:
     """Creates the workspace through the product's own command, then bulk-fills it in SQL."""
     manage(env, "migrate", "--noinput", "-v", "0")
@@ -201,7 +206,7 @@ def fill(env: dict, url: str, leads: int) -> dict:
         ).fetchone()
         pipeline = conn.execute("SELECT id FROM lead_pipelines WHERE workspace_id = %s AND is_default", [ws]).fetchone()[0]
         started = time.perf_counter()
-        params = {"ws": ws, "pipeline": pipeline, "owner": owner, "leads": leads, "companies": max(leads // 100, 10)}
+        params = {"ws": ws, "pipeline": pipeline, "owner": owner, "leads": leads, "companies": fill_companies(leads)}
         with conn.transaction():
             for statement in (part.strip() for part in FILL_SQL.split(";\n")):
                 if (statement and not statement.startswith("--")) or "\n" in statement:
@@ -840,7 +845,7 @@ def drain_processing(env: dict, url: str, timeout: float = 900) -> dict:
 def figure_import_export(env: dict, url: str, rows_count: int, scale: int) -> list[dict]:
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as handle:
         handle.write("Full Name,Email,Phone,Company,Job Title,Budget\n")
-        companies = max(scale // 100, 10)  # as fill() made them
+        companies = fill_companies(scale)
         for n in range(rows_count):
             if n % 50 == 49 and n < scale:
                 # 2% of the rows are people already in the database (a list re-imported with a new

@@ -239,20 +239,30 @@ def lead_capture(*, workspace: Workspace, submission: Submission, actor: User | 
 
 
 def _capture_prepared(workspace: Workspace, prepared: _Prepared, actor: User | None) -> CaptureResult:
-    core, submission = prepared.core, prepared.submission
+    core = prepared.core
     # Two submissions of one person at once: the second waits, then finds the first's lead.
     lock_values(*prepared.identity_locks)
     existing = _find_existing(workspace, core.get("email", ""), core.get("phone", ""))
-    if existing is None:
-        lead = lead_create(workspace=workspace, actor=actor, data=prepared.new_lead_data())
-        status = CREATED
-    else:
-        lead, status, activity = _apply_to_existing(existing, core, prepared.custom, prepared.tags, submission, prepared.warnings, actor)
+    lead, status, activity = _create_or_apply(workspace, prepared, existing, actor)
+    if activity is not None:
         activity.save()
-        if status == MERGED:
-            enqueue_lead_processing(lead_id=lead.pk)
-    _record_consents(lead, submission, actor)
+    if status == MERGED:
+        enqueue_lead_processing(lead_id=lead.pk)
     return CaptureResult(lead=lead, status=status, warnings=prepared.warnings)
+
+
+def _create_or_apply(workspace: Workspace, prepared: _Prepared, existing: Lead | None, actor: User | None):
+    """Creates the submission's lead, or applies it to `existing` by its dedup strategy, and records
+    its consent. Returns (lead, status, the returning lead's activity unsaved, or None): the caller
+    writes the activity and sends a merged lead to processing."""
+    if existing is None:
+        lead, status, activity = lead_create(workspace=workspace, actor=actor, data=prepared.new_lead_data()), CREATED, None
+    else:
+        lead, status, activity = _apply_to_existing(
+            existing, prepared.core, prepared.custom, prepared.tags, prepared.submission, prepared.warnings, actor
+        )
+    _record_consents(lead, prepared.submission, actor)
+    return lead, status, activity
 
 
 def _capture_repeated(workspace: Workspace, items: list[tuple[int, _Prepared]], actor: User | None) -> dict[int, Any]:
@@ -266,16 +276,11 @@ def _capture_repeated(workspace: Workspace, items: list[tuple[int, _Prepared]], 
     activities: list[LeadActivity] = []
     merged_ids: list = []
     for index, item in items:
-        core, submission = item.core, item.submission
-        existing = live.find(core.get("email", ""), core.get("phone", ""))
+        existing = live.find(item.core.get("email", ""), item.core.get("phone", ""))
         before = (existing.email, existing.phone) if existing is not None else None
         try:
             with transaction.atomic():
-                if existing is None:
-                    lead, status, activity = lead_create(workspace=workspace, actor=actor, data=item.new_lead_data()), CREATED, None
-                else:
-                    lead, status, activity = _apply_to_existing(existing, core, item.custom, item.tags, submission, item.warnings, actor)
-                _record_consents(lead, submission, actor)
+                lead, status, activity = _create_or_apply(workspace, item, existing, actor)
         except (ValidationError, DataError) as error:
             outcomes[index] = error
             if existing is not None:

@@ -4,7 +4,6 @@ Every change a service makes to a lead writes a LeadActivity in the same transac
 """
 
 from collections.abc import Iterable
-from functools import cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -25,7 +24,7 @@ from leads.normalization import (
     normalize_tag,
     split_full_name,
 )
-from leadsmgr.bulk import InstanceBuilder, copy_insert
+from leadsmgr.bulk import copy_insert, instance_builder
 from pipelines.models import Pipeline, Stage
 from pipelines.services import pipeline_ensure_default
 from workspaces.models import User, Workspace
@@ -61,13 +60,8 @@ UPDATABLE_FIELDS = (
 )
 
 
-@cache
-def _builder(model) -> InstanceBuilder:
-    return InstanceBuilder(model)
-
-
 def _activity(*, lead: Lead, type: str, actor: User | None, data: dict | None = None, at=None) -> LeadActivity:
-    return _builder(LeadActivity).build(
+    return instance_builder(LeadActivity).build(
         {
             "workspace_id": lead.workspace_id,
             "lead_id": lead.pk,
@@ -279,7 +273,7 @@ def _new_lead(*, workspace: Workspace, data: dict[str, Any], pipeline: Pipeline,
         values["source_type"] = SourceType.MANUAL
     if values.get("email") and not values.get("email_kind"):
         values["email_kind"] = email_kind(values["email"])
-    return _builder(Lead).build(values, related)
+    return instance_builder(Lead).build(values, related)
 
 
 def _created_activity(lead: Lead, actor: User | None, now) -> LeadActivity:
