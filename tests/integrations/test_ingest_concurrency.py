@@ -8,7 +8,6 @@ import json
 import threading
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.test import Client
@@ -19,7 +18,7 @@ from tests.integrations.factories import ingest_path, make_webhook
 
 pytestmark = [
     pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        connections["default"].vendor != "postgresql",
         reason="concurrent ingest needs PostgreSQL (set DATABASE_URL): SQLite serializes writers, so there is no race to test",
     ),
     pytest.mark.django_db(transaction=True),

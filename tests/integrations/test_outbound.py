@@ -778,7 +778,7 @@ def test_admin_retry_now_sends_a_failed_delivery_again(su_client, workspace, rec
 
 
 @pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    connections["default"].vendor != "postgresql",
     reason="concurrent runners need PostgreSQL (set DATABASE_URL): SQLite has no SKIP LOCKED and serializes writers",
 )
 @pytest.mark.django_db(transaction=True)

@@ -10,7 +10,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.db.models import F
@@ -24,7 +23,7 @@ from tests.integrations.factories import ingest_path, make_webhook
 from tests.leads.tracking.factories import broker_down
 from tests.pipelines.factories import make_pipeline
 
-ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+ON_POSTGRESQL = connections["default"].vendor == "postgresql"
 
 
 @pytest.fixture(autouse=True)
