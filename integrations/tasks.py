@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from integrations import outbound, services
 from integrations.models import WebhookSubmission
-from leadsmgr.queueing import coalesced_release
+from leadsmgr.queueing import drain_coalesced
 
 PURGE_BATCH_SIZE = 5000
 
@@ -23,8 +23,11 @@ PURGE_BATCH_SIZE = 5000
 def capture_queued_submissions(workspace_id: str) -> int:
     """Captures the workspace's queued webhook submissions in batches. One message drains what
     many requests queued (they send none while it waits); idempotent: captured rows leave the queue."""
-    coalesced_release(services.queued_capture_flag(workspace_id))
-    return services.queued_submissions_capture(workspace_id=workspace_id)
+    return drain_coalesced(
+        capture_queued_submissions,
+        services.queued_capture_flag(workspace_id),
+        lambda: services.queued_submissions_capture(workspace_id=workspace_id),
+    )
 
 
 @shared_task

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from leads.tracking import processing
 from leadsmgr.db import TRANSIENT_DB_ERRORS
-from leadsmgr.queueing import coalesced_release, enqueue_coalesced
+from leadsmgr.queueing import drain_coalesced, enqueue_coalesced
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +57,14 @@ def process_pending_track_events(workspace_id: str) -> int:
     """Processes every event waiting in the workspace, the longest-waiting visitors first, and
     rescores their leads. One message drains what many Track API requests stored (they send none
     while it waits: leadsmgr.queueing). Idempotent: only unprocessed events are touched."""
-    coalesced_release(processing_flag(workspace_id))
-    done = 0
     failing: set[str] = set()  # visitors (or leads) whose processing raised: left to their own retries
+    flag = processing_flag(workspace_id)
+    return drain_coalesced(process_pending_track_events, flag, lambda: _drain_pending_events(workspace_id, failing))
+
+
+def _drain_pending_events(workspace_id: str, failing: set[str]) -> int:
+    """Up to DRAIN_ROUNDS batches of visitors, `failing` left out; what is left then goes to a new message."""
+    done = 0
     for _ in range(DRAIN_ROUNDS):
         visitor_keys, lead_ids = processing.pending_work(workspace_id=workspace_id, limit=DRAIN_BATCH, exclude=failing)
         if not visitor_keys and not lead_ids:
