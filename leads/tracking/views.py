@@ -10,7 +10,6 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -22,6 +21,7 @@ from leads.tracking.email import EMAIL_TOKEN_SALT
 from leads.tracking.ingest import BatchError, batch_ingest
 from leads.tracking.models import EventKind, TrackEvent, TrackingSite
 from leads.tracking.processing import lead_identify_token
+from leads.tracking.services import site_for_key
 from leads.tracking.tasks import enqueue_track_processing
 from leadsmgr.api.errors import error_response
 from leadsmgr.api.parsers import parse_json
@@ -32,20 +32,6 @@ from workspaces.permissions import LEADS_MANAGE
 SNIPPET_PATH = Path(__file__).resolve().parent / "t.js"
 # A 1x1 transparent GIF.
 PIXEL = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
-SITE_CACHE_SECONDS = 30
-_MISSING = "missing"
-
-
-def site_for_key(key: str) -> TrackingSite | None:
-    """The active site for a public key, cached briefly: every tracked page asks."""
-    if not key or not key.startswith("site_") or len(key) > 40:
-        return None
-    cache_key = f"tracking-site:{key}"
-    site = cache.get(cache_key)
-    if site is None:
-        site = TrackingSite.objects.select_related("workspace").filter(site_key=key, is_active=True).first() or _MISSING
-        cache.set(cache_key, site, SITE_CACHE_SECONDS)
-    return None if site == _MISSING else site
 
 
 def _origin_allowed(site: TrackingSite, origin: str) -> bool:

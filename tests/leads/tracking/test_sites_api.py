@@ -2,10 +2,13 @@
 the snippet's configuration endpoint and the snippet itself."""
 
 import json
+import time
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
+from leads.tracking import services as tracking_services
 from leads.tracking.models import DEFAULT_FIELD_MAPPING, DEFAULT_FORM_EXCLUDE, TrackingSite
 from leads.tracking.services import tracking_site_create
 from workspaces.models import Role
@@ -203,6 +206,21 @@ def test_deactivating_a_site_stops_its_key_at_once(api):
 
     api.patch(f"/api/v1/tracking-sites/{site['id']}", {"isActive": True}, format="json")
     assert track(site["siteKey"]).status_code == 202
+
+
+def test_a_site_deactivated_by_another_process_stops_its_key_within_the_memory_window(api, monkeypatch):
+    """Each web process keeps the sites it served for SITE_MEMORY_SECONDS in front of the shared
+    cache; a change made by another process (which clears the shared cache, not this process's
+    memory) applies here once that window has passed."""
+    monkeypatch.setattr(tracking_services, "SITE_MEMORY_SECONDS", 0.2)
+    site = create(api, allowedOrigins=[ORIGIN])
+    assert track(site["siteKey"]).status_code == 202
+
+    TrackingSite.objects.filter(pk=site["id"]).update(is_active=False)
+    cache.delete(f"tracking-site:{site['siteKey']}")  # the other process's _forget
+    time.sleep(0.25)
+
+    assert track(site["siteKey"]).status_code == 404
 
 
 def test_changing_allowed_origins_applies_at_once(api):
