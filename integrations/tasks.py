@@ -25,8 +25,9 @@ def capture_queued_submissions(workspace_id: str) -> int:
     many requests queued (they send none while it waits); idempotent: captured rows leave the queue."""
     return drain_coalesced(
         capture_queued_submissions,
-        services.queued_capture_flag(workspace_id),
-        lambda: services.queued_submissions_capture(workspace_id=workspace_id),
+        flag=services.queued_capture_flag(workspace_id),
+        args=(workspace_id,),
+        drain=lambda: (services.queued_submissions_capture(workspace_id=workspace_id), True),
     )
 
 

@@ -9,11 +9,13 @@ one process's memory could not be released by the worker.
 
 Asking Redis costs a request ~0.13 ms of CPU and Redis some more, on every Track API and queued
 webhook request. So a process that saw a flag held, because it set it or found it set, does not ask
-again for COALESCE_WINDOW_SECONDS. Such a skip is safe because every drain reads the pending rows
-once more after that window has passed since its release:
+again for COALESCE_WINDOW_SECONDS. Such a skip is safe because every drain that finishes reads the
+pending rows once more after that window has passed since its release:
 - the skip happens at d, less than the window after the check at m;
 - the flag was held at m, so a message was waiting then, and its task releases at r ≥ m;
 - that task's last read comes at or after r + window > d, and sees the work committed before d.
+A drain that stops with work left sends a new message (asking Redis, not its memory) instead: that
+message's task, or the one of a message sent since, releases later still, and the same holds.
 """
 
 import contextlib
@@ -81,14 +83,23 @@ def coalesced_release(flag: str) -> None:
         cache.delete(_key(flag))
 
 
-def drain_coalesced(task, flag: str, drain: Callable[[], int]) -> int:
-    """Runs a coalesced task: releases the flag, drains, then drains once more with a first read no
-    earlier than the window after the release, for requests that skipped sending on what they saw
-    within the window (see the module's docstring). Returns the sum of what the drains did."""
+def drain_coalesced(task, *, flag: str, args: tuple, drain: Callable[[], tuple[int, bool]]) -> int:
+    """Runs a coalesced task. `drain` does a bounded amount of work and returns (how much it did,
+    whether it finished). Releases the flag and drains; when the work is finished, drains once more
+    with a first read no earlier than the window after the release, for requests that skipped
+    sending on what they saw within the window (see the module's docstring). Work left over goes to
+    a new message, whose task does the same, instead of keeping this one busy (or running beside
+    it). Returns how much was done."""
     coalesced_release(flag)
     released_at = time.monotonic()
-    done = drain()
-    if _coalescing(task):
+    done, finished = drain()
+    if finished and _coalescing(task):
         time.sleep(max(0.0, released_at + COALESCE_WINDOW_SECONDS - time.monotonic()))
-        done += drain()
+        more, finished = drain()
+        done += more
+    if not finished:
+        # Asks Redis whatever this process saw lately: its own memory of the flag may come from
+        # the message this very task is running.
+        _held_at.pop(flag, None)
+        enqueue_coalesced(task, flag=flag, args=args)
     return done

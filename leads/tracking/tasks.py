@@ -58,17 +58,22 @@ def process_pending_track_events(workspace_id: str) -> int:
     rescores their leads. One message drains what many Track API requests stored (they send none
     while it waits: leadsmgr.queueing). Idempotent: only unprocessed events are touched."""
     failing: set[str] = set()  # visitors (or leads) whose processing raised: left to their own retries
-    flag = processing_flag(workspace_id)
-    return drain_coalesced(process_pending_track_events, flag, lambda: _drain_pending_events(workspace_id, failing))
+    return drain_coalesced(
+        process_pending_track_events,
+        flag=processing_flag(workspace_id),
+        args=(str(workspace_id),),
+        drain=lambda: _drain_pending_events(workspace_id, failing),
+    )
 
 
-def _drain_pending_events(workspace_id: str, failing: set[str]) -> int:
-    """Up to DRAIN_ROUNDS batches of visitors, `failing` left out; what is left then goes to a new message."""
+def _drain_pending_events(workspace_id: str, failing: set[str]) -> tuple[int, bool]:
+    """Up to DRAIN_ROUNDS batches of visitors, `failing` left out: (events processed, whether none
+    are left)."""
     done = 0
     for _ in range(DRAIN_ROUNDS):
         visitor_keys, lead_ids = processing.pending_work(workspace_id=workspace_id, limit=DRAIN_BATCH, exclude=failing)
         if not visitor_keys and not lead_ids:
-            return done
+            return done, True
         try:
             done += processing.track_events_process(workspace_id=workspace_id, visitor_keys=visitor_keys, lead_ids=lead_ids)
         except TRANSIENT_DB_ERRORS:
@@ -83,8 +88,7 @@ def _drain_pending_events(workspace_id: str, failing: set[str]) -> int:
             logger.warning("rescoring after tracked events failed (%s); retrying it in its own task", error)
             with contextlib.suppress(Exception):  # a broker down too: the hourly rescoring catches up
                 process_track_events.apply_async(args=[str(workspace_id), visitor_keys, lead_ids], countdown=5)
-    enqueue_coalesced(process_pending_track_events, flag=processing_flag(workspace_id), args=(str(workspace_id),))
-    return done
+    return done, False
 
 
 def _process_one_by_one(workspace_id, visitor_keys, lead_ids, failing: set[str]) -> int:

@@ -64,13 +64,27 @@ def test_a_drain_reads_again_once_the_window_has_passed_since_its_release(waitin
         if len(reads) == 1:
             # A request storing work now, after the release, skips sending: the drain must read again.
             skipped.append(enqueue_coalesced(capture_queued_submissions, flag=flag, args=("ws",)) is False)
-        return 1
+        return 1, True
 
     released = time.monotonic()
-    assert drain_coalesced(capture_queued_submissions, flag, drain) == 2
+    assert drain_coalesced(capture_queued_submissions, flag=flag, args=("ws",), drain=drain) == 2
     assert skipped == [True]
     assert waiting() == 1
     assert reads[1] - released >= COALESCE_WINDOW_SECONDS
+
+
+def test_work_left_over_goes_to_a_new_message_instead_of_a_second_drain(waiting):
+    flag = f"test:{uuid.uuid4()}"
+    enqueue_coalesced(capture_queued_submissions, flag=flag, args=("ws",))
+    calls = []
+
+    def drain():
+        calls.append(1)
+        return 5, False  # bounded work done, more waiting
+
+    assert drain_coalesced(capture_queued_submissions, flag=flag, args=("ws",), drain=drain) == 5
+    assert len(calls) == 1  # no second drain beside the task that takes over
+    assert waiting() == 2
 
 
 @pytest.mark.django_db(transaction=True)
