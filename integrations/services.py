@@ -413,7 +413,7 @@ def _capture_rows(workspace, rows: list[WebhookSubmission]) -> None:
             except Exception:
                 logger.exception("queued submission %s could not be captured", row.pk)
                 _reject_row(row, None)
-                WebhookSubmission.objects.bulk_update([row], ["outcome", "lead", "status_code", "response"])
+                _write_outcomes([row])
 
 
 def _capture_batch(workspace, rows: list[WebhookSubmission]) -> None:
@@ -432,7 +432,7 @@ def _capture_batch(workspace, rows: list[WebhookSubmission]) -> None:
         else:
             row.outcome, row.lead, row.status_code = result.status, result.lead, 200
             row.response = {**_captured_body(result), "submissionId": str(row.pk)}
-    WebhookSubmission.objects.bulk_update(rows, ["outcome", "lead", "status_code", "response"])
+    _write_outcomes(rows)
     by_webhook: dict = {}
     for row in rows:
         if row.webhook_id and row.outcome != SubmissionOutcome.REJECTED:
@@ -442,6 +442,35 @@ def _capture_batch(workspace, rows: list[WebhookSubmission]) -> None:
             counts[2] = max(counts[2], row.received_at)
     for webhook_id, (total, duplicates, last) in sorted(by_webhook.items()):
         _count(webhook_id, total=total, duplicates=duplicates, discarded=0, at=last)
+
+
+_OUTCOMES_UPDATE_SQL = f"""
+UPDATE {WebhookSubmission._meta.db_table} AS s
+SET outcome = v.outcome, lead_id = v.lead_id, status_code = v.status_code, response = v.response::jsonb
+FROM unnest(%s::bigint[], %s::varchar[], %s::uuid[], %s::integer[], %s::text[]) AS v(id, outcome, lead_id, status_code, response)
+WHERE s.id = v.id
+"""
+
+
+def _write_outcomes(rows: list[WebhookSubmission]) -> None:
+    """Each row's outcome, lead, status code and answer. One UPDATE … FROM unnest(arrays) on
+    PostgreSQL: Django's bulk_update builds a CASE per row and field, which cost more CPU than
+    capturing the batch (~0.5 ms a row of the worker's ~1 ms)."""
+    connection = connections[router.db_for_write(WebhookSubmission)]
+    if connection.vendor != "postgresql":
+        WebhookSubmission.objects.bulk_update(rows, ["outcome", "lead", "status_code", "response"])
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _OUTCOMES_UPDATE_SQL,
+            [
+                [row.pk for row in rows],
+                [row.outcome for row in rows],
+                [str(row.lead_id) if row.lead_id else None for row in rows],
+                [row.status_code for row in rows],
+                [json.dumps(row.response) for row in rows],
+            ],
+        )
 
 
 def _reject_row(row: WebhookSubmission, error: ValidationError | None) -> None:
