@@ -220,7 +220,8 @@ def _process_lead_events(workspace_id, lead_id: str) -> int:
         if not event.is_bot:
             delta.count(event)
         event.processed_at = now
-    TrackEvent.objects.bulk_update(events, ["processed_at"])
+    # One value for all: a plain UPDATE, not bulk_update's CASE per row.
+    TrackEvent.objects.filter(pk__in=[event.pk for event in events]).update(processed_at=now)
     engagement_add(workspace_id=workspace_id, lead_id=lead_id, delta=delta)
     return len(events)
 
