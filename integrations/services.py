@@ -3,7 +3,6 @@
 import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -18,6 +17,7 @@ from leads.capture import Submission, lead_capture, leads_capture_many, submissi
 from leads.locks import lock_values
 from leads.models import SourceType
 from leadsmgr.db import TRANSIENT_DB_ERRORS
+from leadsmgr.memory import ProcessMemory
 from leadsmgr.queueing import enqueue_coalesced
 from workspaces.models import Workspace, hash_token
 
@@ -108,9 +108,7 @@ def _webhook_for_hash(key_hash: str) -> LeadWebhook | None:
 
 
 WEBHOOK_CACHE_SECONDS = 30
-WEBHOOK_CACHE_SIZE = 1000
-# key hash -> (monotonic time it expires, the webhook). Per process: no lock needed, nothing shared.
-_known_webhooks: dict[str, tuple[float, LeadWebhook]] = {}
+_known_webhooks = ProcessMemory(size=1000)  # key hash -> webhook
 
 
 def webhook_for_key_cached(raw_key: str) -> LeadWebhook | None:
@@ -124,23 +122,20 @@ def webhook_for_key_cached(raw_key: str) -> LeadWebhook | None:
     most WEBHOOK_CACHE_SECONDS old. Unknown and paused keys are not remembered: they are looked up
     each time, so a webhook switched back on answers at once."""
     key_hash = hash_token(raw_key)
-    now = time.monotonic()
-    known = _known_webhooks.get(key_hash)
-    if known is not None and known[0] > now:
-        return known[1]
+    webhook = _known_webhooks.get(key_hash)
+    if webhook is not None:
+        return webhook
     webhook = _webhook_for_hash(key_hash)
     if webhook is None:
-        _known_webhooks.pop(key_hash, None)
+        _known_webhooks.forget(key_hash)
         return None
-    if len(_known_webhooks) >= WEBHOOK_CACHE_SIZE:
-        _known_webhooks.clear()
-    _known_webhooks[key_hash] = (now + WEBHOOK_CACHE_SECONDS, webhook)
+    _known_webhooks.put(key_hash, webhook, seconds=WEBHOOK_CACHE_SECONDS)
     return webhook
 
 
 def webhook_forget(key_hash: str) -> None:
     """Drops this process's copy (a save or delete here; the version check covers the others)."""
-    _known_webhooks.pop(key_hash, None)
+    _known_webhooks.forget(key_hash)
 
 
 def _still_current(webhook: LeadWebhook) -> bool:

@@ -77,12 +77,6 @@ def _remember_held(flag: str, checked_at: float) -> None:
     _held_at[flag] = checked_at
 
 
-def coalesced_release(flag: str) -> None:
-    """Called by the task before it reads its pending work."""
-    if settings.REDIS_URL:
-        cache.delete(_key(flag))
-
-
 def drain_coalesced(task, *, flag: str, args: tuple, drain: Callable[[], tuple[int, bool]]) -> int:
     """Runs a coalesced task. `drain` does a bounded amount of work and returns (how much it did,
     whether it finished). Releases the flag and drains; when the work is finished, drains once more
@@ -90,7 +84,8 @@ def drain_coalesced(task, *, flag: str, args: tuple, drain: Callable[[], tuple[i
     sending on what they saw within the window (see the module's docstring). Work left over goes to
     a new message, whose task does the same, instead of keeping this one busy (or running beside
     it). Returns how much was done."""
-    coalesced_release(flag)
+    if settings.REDIS_URL:
+        cache.delete(_key(flag))  # before the first read: work stored from now on sends a message
     released_at = time.monotonic()
     done, finished = drain()
     if finished and _coalescing(task):
