@@ -6,11 +6,12 @@ scoring) run between validation and deduplication; a hook raises TransientError 
 worth retrying. process() is process_many() for one lead (and those it takes along): one code path.
 """
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -47,41 +48,75 @@ class BatchOutcome:
     failed: dict = field(default_factory=dict)  # lead id → the error its hook raised; the lead stays validated
 
 
-def _claim(lead_ids, from_state: str, to_state: str) -> list:
-    """Moves the leads still in `from_state` to `to_state`; returns the ids it moved. Call it in a transaction: the moved rows
-    stay locked until commit, so a concurrent claim of the same step waits, then sees the new
-    state and skips them."""
-    claimed = list(
-        Lead.objects.filter(pk__in=lead_ids, processing_state=from_state)
-        .select_for_update()
-        .order_by("pk")  # one lock order, so claims of overlapping batches cannot deadlock each other
-        .values_list("pk", flat=True)
-    )
-    if claimed:
-        Lead.objects.filter(pk__in=claimed).update(processing_state=to_state, processing_state_at=timezone.now())
+_CLAIM_SQL = """
+UPDATE leads SET processing_state = %s, processing_state_at = %s{derived_set}
+{derived_from}WHERE leads.id IN (
+    SELECT id FROM leads WHERE id = ANY(%s::uuid[]) AND processing_state = %s ORDER BY id FOR UPDATE
+){derived_where}
+RETURNING leads.id
+"""
+_DERIVED_FIELDS = ("email_kind", "phone_country", "validation_warnings")
+
+
+def _claim(lead_ids, from_state: str, to_state: str, *, derived: dict | None = None) -> list:
+    """Moves the leads still in `from_state` to `to_state`, writing `derived` (lead id → its
+    email_kind, phone_country and validation_warnings) in the same row write; returns the ids it
+    moved. The rows are locked in id order, so claims of overlapping batches cannot deadlock each
+    other; a concurrent claim of the same step waits, then sees the new state and skips them.
+
+    On PostgreSQL one statement: a lead is rewritten with all its index entries on every write
+    (processing_state is indexed), so the derived fields ride along with the state instead of
+    costing a write of their own, and Django does not compile a SELECT and an UPDATE of an IN
+    list per step (~40% of a batch's claims). Elsewhere the ORM, in a transaction."""
+    if not lead_ids:
+        return []
+    connection = connections[router.db_for_write(Lead)]
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        return _claim_orm(lead_ids, from_state, to_state, derived=derived, now=now)
+    if derived:
+        ids = [lead_id for lead_id in lead_ids if lead_id in derived]
+        statement = _CLAIM_SQL.format(
+            derived_set=", email_kind = v.email_kind, phone_country = v.phone_country, validation_warnings = v.warnings",
+            derived_from="FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::jsonb[]) AS v(id, email_kind, phone_country, warnings)\n",
+            derived_where=" AND leads.id = v.id",
+        )
+        kinds, countries, warnings = zip(*(derived[lead_id] for lead_id in ids), strict=True)
+        params = [to_state, now, ids, list(kinds), list(countries), [json.dumps(value) for value in warnings], ids, from_state]
+    else:
+        statement = _CLAIM_SQL.format(derived_set="", derived_from="", derived_where="")
+        params = [to_state, now, list(lead_ids), from_state]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _claim_orm(lead_ids, from_state: str, to_state: str, *, derived: dict | None, now) -> list:
+    with transaction.atomic():
+        claimed = list(
+            Lead.objects.filter(pk__in=lead_ids, processing_state=from_state)
+            .select_for_update()
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if claimed:
+            Lead.objects.filter(pk__in=claimed).update(processing_state=to_state, processing_state_at=now)
+        if derived:
+            rows = [Lead(pk=lead_id, **dict(zip(_DERIVED_FIELDS, derived[lead_id], strict=True))) for lead_id in claimed]
+            Lead.objects.bulk_update(rows, _DERIVED_FIELDS)
     return claimed
 
 
-def _validate_many(leads: list[Lead]) -> list:
-    """Moves received leads to validated; returns the ids it moved. The derived fields differ per lead, so
-    one bulk UPDATE writes them, for the leads where they changed: capture derived them already
-    for most leads, and a CASE per row and field costs more than the rest of the batch."""
-    fields = ("email_kind", "phone_country", "validation_warnings")
-    with transaction.atomic():
-        claimed = set(_claim([lead.pk for lead in leads], ProcessingState.RECEIVED, ProcessingState.VALIDATED))
-        changed = []
-        for lead in leads:
-            if lead.pk not in claimed:
-                continue
-            # Re-derives what capture checks for every lead, whatever its path (the API skips capture).
-            before = [getattr(lead, name) for name in fields]
-            _, lead.phone_country, phone_warnings = assess_phone(lead.phone, lead.workspace.default_region)
-            lead.validation_warnings = lead.validation_warnings + [w for w in phone_warnings if w not in lead.validation_warnings]
-            lead.email_kind = email_kind(lead.email) if lead.email else ""
-            if [getattr(lead, name) for name in fields] != before:
-                changed.append(lead)
-        Lead.objects.bulk_update(changed, fields)
-    return [lead.pk for lead in leads if lead.pk in claimed]
+def _derived(rows) -> dict:
+    """What validation re-derives for each received lead (capture checks it for every lead, whatever
+    its path; the API skips capture): lead id → (email_kind, phone_country, validation_warnings).
+    `rows` are (id, email, phone, warnings, the workspace's default region)."""
+    derived = {}
+    for lead_id, email, phone, warnings, region in rows:
+        _, phone_country, phone_warnings = assess_phone(phone, region)
+        warnings = warnings + [warning for warning in phone_warnings if warning not in warnings]
+        derived[lead_id] = (email_kind(email) if email else "", phone_country, warnings)
+    return derived
 
 
 def _run_hooks_many(lead_ids, outcome: BatchOutcome) -> list:
@@ -120,26 +155,34 @@ def process_many(lead_ids) -> BatchOutcome:
     from scoring.services import leads_rescore
 
     outcome = BatchOutcome()
-    leads = list(Lead.objects.select_related("workspace").filter(pk__in=list(dict.fromkeys(lead_ids)), deleted_at__isnull=True))
-    trails: dict = {lead.pk: [] for lead in leads}
+    rows = list(
+        Lead.objects.filter(pk__in=list(dict.fromkeys(lead_ids)), deleted_at__isnull=True).values_list(
+            "pk", "processing_state", "email", "phone", "validation_warnings", "workspace__default_region"
+        )
+    )
+    trails: dict = {row[0]: [] for row in rows}
     initially = defaultdict(list)
-    for lead in leads:
-        initially[lead.processing_state].append(lead)
+    for lead_id, state, *_ in rows:
+        initially[state].append(lead_id)
 
+    # Without hooks nothing runs between validation and deduplication: one claim takes a lead
+    # through both (one row write instead of two), and its trail still names both steps.
     # As in process(), a lead that a concurrent call validated first is left to that call.
-    validated = _validate_many(initially[ProcessingState.RECEIVED]) if initially[ProcessingState.RECEIVED] else []
+    has_hooks = bool(getattr(settings, "LEAD_PROCESSING_HOOKS", ()))
+    received = _derived(row[:1] + row[2:] for row in rows if row[1] == ProcessingState.RECEIVED)
+    validated = _claim(
+        list(received), ProcessingState.RECEIVED, ProcessingState.VALIDATED if has_hooks else ProcessingState.DEDUPLICATED, derived=received
+    )
     for lead_id in validated:
-        trails[lead_id].append(ProcessingState.VALIDATED)
-    hooked = _run_hooks_many(validated + [lead.pk for lead in initially[ProcessingState.VALIDATED]], outcome)
-    if hooked:
-        with transaction.atomic():
-            for lead_id in _claim(hooked, ProcessingState.VALIDATED, ProcessingState.DEDUPLICATED):
-                trails[lead_id].append(ProcessingState.DEDUPLICATED)
+        trails[lead_id] += [ProcessingState.VALIDATED] if has_hooks else [ProcessingState.VALIDATED, ProcessingState.DEDUPLICATED]
+    hooked = _run_hooks_many((validated if has_hooks else []) + initially[ProcessingState.VALIDATED], outcome)
+    for lead_id in _claim(hooked, ProcessingState.VALIDATED, ProcessingState.DEDUPLICATED):
+        trails[lead_id].append(ProcessingState.DEDUPLICATED)
 
     # Re-read after the hooks (which may change a lead) as process() does: the activity shows the
     # warnings as they are now, and a lead a concurrent call took further is not scored here.
     workspace_of, warnings_of, by_workspace = {}, {}, defaultdict(list)
-    candidates = hooked + [lead.pk for lead in initially[ProcessingState.DEDUPLICATED]]
+    candidates = hooked + (validated if not has_hooks else []) + initially[ProcessingState.DEDUPLICATED]
     if candidates:
         for lead_id, workspace_id, warnings in Lead.objects.filter(
             pk__in=candidates, processing_state=ProcessingState.DEDUPLICATED

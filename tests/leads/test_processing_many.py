@@ -175,6 +175,44 @@ def test_a_batch_ends_as_processing_each_lead_one_by_one(db, hooked):
     assert {state for _, state in calls_batch} == {"validated"}
 
 
+def test_without_hooks_a_batch_ends_as_processing_each_lead_one_by_one(db, settings):
+    """Nothing runs between validation and deduplication: a received lead takes both steps in one
+    write, and still ends as processed alone, its trail naming both."""
+    settings.LEAD_PROCESSING_HOOKS = []
+    one_by_one, batch = alike_workspaces()
+
+    ids = arranged(one_by_one)
+    for lead_id in ids:
+        process_lead.delay(str(lead_id))
+    ids = arranged(batch)
+    assert process_leads.delay([str(lead_id) for lead_id in ids]).get() == len(ids)
+
+    expected, actual = snapshot(one_by_one), snapshot(batch)
+    assert actual == expected
+    assert Provider.calls == []
+    assert actual["del@acme.com"]["state"] == "received"
+    assert {email for email, lead in actual.items() if lead["state"] == "ready"} == {person["email"] for person in PEOPLE} - {
+        "del@acme.com"
+    }
+    assert [actual[email]["email_kind"] for email in ("gina@gmail.com", "bo@acme.com", "dee@mailinator.com")] == [
+        "free",
+        "business",
+        "disposable",
+    ]
+    assert (actual["bo@acme.com"]["phone_country"], actual["una@acme.com"]["phone_country"]) == ("US", "")
+    una = dict(actual["una@acme.com"]["activities"])["processed"]
+    assert una == {
+        "states": ["validated", "deduplicated", "scored", "ready"],
+        "warnings": ["phone '12' could not be parsed as a phone number; kept as given"],
+    }
+    assert actual["una@acme.com"]["warnings"] == una["warnings"]
+    assert dict(actual["cleo@bigco.com"]["activities"])["processed"]["states"] == ["validated", "deduplicated", "scored", "ready"]
+    assert dict(actual["val@acme.com"]["activities"])["processed"]["states"] == ["deduplicated", "scored", "ready"]
+    assert dict(actual["dan@acme.com"]["activities"])["processed"]["states"] == ["scored", "ready"]
+    assert actual["cleo@bigco.com"]["segments"] == ["Score 50+"]
+    assert actual["eli@enrich.example"]["title"] == "" and actual["eli@enrich.example"]["segments"] == []
+
+
 def test_processing_a_batch_again_changes_nothing(workspace, hooked):
     ids = capture(workspace, PEOPLE[:6])
     processing.process_many(ids)
