@@ -238,8 +238,9 @@ def free_port() -> int:
 def gunicorn(env: dict, workers: int = 4):
     port = free_port()
     process = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "leadsmgr.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--worker-class", "sync", "--backlog", "2048", "--log-level", "warning"],
+        # The Procfile's settings (gunicorn.conf.py: threads, WEB_THREADS), with `workers` processes.
+        [PYTHON, "-m", "gunicorn", "--config", "gunicorn.conf.py", "leadsmgr.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--backlog", "2048", "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     try:

@@ -72,8 +72,9 @@ def enqueue_coalesced(task, *, flag: str, args: tuple = (), hold_seconds: int = 
 
 def _remember_held(flag: str, checked_at: float) -> None:
     if len(_held_at) >= 1024:  # one entry per workspace and kind of work: forget the stale ones
-        for stale in [key for key, at in _held_at.items() if checked_at - at >= COALESCE_WINDOW_SECONDS]:
-            del _held_at[stale]
+        # list() copies the items in one step: a web process's other threads may add a flag meanwhile.
+        for stale in [key for key, at in list(_held_at.items()) if checked_at - at >= COALESCE_WINDOW_SECONDS]:
+            _held_at.pop(stale, None)
     _held_at[flag] = checked_at
 
 
