@@ -5,7 +5,6 @@ there: real commits, one connection per thread.
 """
 
 import json
-import threading
 
 import pytest
 from django.core.cache import cache
@@ -14,6 +13,7 @@ from django.test import Client
 
 from integrations.models import WebhookSubmission
 from leads.models import Lead
+from tests.concurrency import run_concurrently
 from tests.integrations.factories import ingest_path, make_webhook
 
 pytestmark = [
@@ -28,28 +28,15 @@ pytestmark = [
 def post_concurrently(requests: list[tuple[str, dict, dict]]) -> list:
     """Posts each (path, payload, headers) from its own thread, all released at once; returns the
     responses in order."""
-    barrier = threading.Barrier(len(requests))
-    responses: list = [None] * len(requests)
-    errors: list[BaseException] = []
-
-    def send(index: int, path: str, payload: dict, headers: dict) -> None:
-        try:
-            client = Client()
-            barrier.wait(timeout=30)
-            responses[index] = client.post(path, data=json.dumps(payload), content_type="application/json", **headers)
-        except BaseException as error:  # noqa: BLE001 - reported to the test below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=send, args=(i, *request)) for i, request in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    assert all(response is not None for response in responses)
-    return responses
+    clients = [Client() for _ in requests]
+    return run_concurrently(
+        [
+            lambda client=client, path=path, payload=payload, headers=headers: client.post(
+                path, data=json.dumps(payload), content_type="application/json", **headers
+            )
+            for client, (path, payload, headers) in zip(clients, requests, strict=True)
+        ]
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -6,15 +6,14 @@ order, do not deadlock.
 Only PostgreSQL runs the two truly in parallel (SQLite has one writer at a time).
 """
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from leads import processing
 from leads.models import ActivityType, Lead, LeadActivity
 from pipelines.models import Pipeline
 from scoring.models import ScoreChange
+from tests.concurrency import run_concurrently
 from tests.workspaces.factories import WorkspaceFactory
 
 pytestmark = [
@@ -46,34 +45,12 @@ def received(count: int) -> list:
     return [lead.pk for lead in leads]
 
 
-def in_parallel(batches: list[list]) -> list:
-    barrier = threading.Barrier(len(batches))
-    outcomes, errors = [None] * len(batches), []
-
-    def run(index: int, batch: list) -> None:
-        try:
-            barrier.wait(timeout=30)
-            outcomes[index] = processing.process_many(batch)
-        except BaseException as error:  # noqa: BLE001 - reported to the test below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(index, batch)) for index, batch in enumerate(batches)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return outcomes
-
-
 @pytest.mark.parametrize("hooks", [[], ["tests.leads.test_processing_concurrency.no_op"]], ids=["without hooks", "with a hook"])
 def test_overlapping_batches_processed_at_once_process_each_lead_once(settings, hooks):
     settings.LEAD_PROCESSING_HOOKS = hooks
     ids = received(60)
     # Reversed and shifted: the two batches list shared leads in opposite orders.
-    outcomes = in_parallel([ids[:45], list(reversed(ids[15:]))])
+    outcomes = run_concurrently([lambda batch=batch: processing.process_many(batch) for batch in (ids[:45], list(reversed(ids[15:])))])
 
     ready = [lead_id for outcome in outcomes for lead_id in outcome.ready]
     assert sorted(ready) == sorted(ids)  # each lead moved to ready by exactly one of the two

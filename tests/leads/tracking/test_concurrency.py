@@ -5,15 +5,15 @@ Only PostgreSQL runs requests truly in parallel (SQLite has one writer at a time
 there: real commits, one connection per thread.
 """
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.db import connection, connections
+from django.db import connection
 
 from leads.models import Lead
 from leads.tracking.models import IdentityConflict, LeadEngagement, TrackEvent, TrackSession, Visitor
+from tests.concurrency import run_concurrently
 from tests.leads.factories import make_lead
 from tests.leads.tracking.factories import Browser, ago, custom, identify, iso, make_site, pageview
 
@@ -31,31 +31,6 @@ def fresh_rate_limits():
     cache.clear()
     yield
     cache.clear()
-
-
-def run_concurrently(calls: list) -> list:
-    """Runs each call in its own thread, all released at once; returns their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(index: int, call) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except BaseException as error:  # noqa: BLE001 - reported to the test below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    assert all(result is not None for result in results)
-    return results
 
 
 def counted(lead) -> dict:
