@@ -59,8 +59,8 @@ _DERIVED_FIELDS = ("email_kind", "phone_country", "validation_warnings")
 
 
 def _claim(lead_ids, from_state: str, to_state: str, *, derived: dict | None = None) -> list:
-    """Moves the leads still in `from_state` to `to_state`, writing `derived` (lead id → its
-    email_kind, phone_country and validation_warnings) in the same row write; returns the ids it
+    """Moves the leads still in `from_state` to `to_state`, writing `derived` (for each of
+    `lead_ids`, its email_kind, phone_country and validation_warnings) in the same row write; returns the ids it
     moved. The rows are locked in id order, so claims of overlapping batches cannot deadlock each
     other; a concurrent claim of the same step waits, then sees the new state and skips them.
 
@@ -75,7 +75,7 @@ def _claim(lead_ids, from_state: str, to_state: str, *, derived: dict | None = N
     if connection.vendor != "postgresql":
         return _claim_orm(lead_ids, from_state, to_state, derived=derived, now=now)
     if derived:
-        ids = [lead_id for lead_id in lead_ids if lead_id in derived]
+        ids = list(lead_ids)
         statement = _CLAIM_SQL.format(
             derived_set=", email_kind = v.email_kind, phone_country = v.phone_country, validation_warnings = v.warnings",
             derived_from="FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::jsonb[]) AS v(id, email_kind, phone_country, warnings)\n",
@@ -169,7 +169,11 @@ def process_many(lead_ids) -> BatchOutcome:
     # through both (one row write instead of two), and its trail still names both steps.
     # As in process(), a lead that a concurrent call validated first is left to that call.
     has_hooks = bool(getattr(settings, "LEAD_PROCESSING_HOOKS", ()))
-    received = _derived(row[:1] + row[2:] for row in rows if row[1] == ProcessingState.RECEIVED)
+    received = _derived(
+        (lead_id, email, phone, warnings, region)
+        for lead_id, state, email, phone, warnings, region in rows
+        if state == ProcessingState.RECEIVED
+    )
     validated = _claim(
         list(received), ProcessingState.RECEIVED, ProcessingState.VALIDATED if has_hooks else ProcessingState.DEDUPLICATED, derived=received
     )
