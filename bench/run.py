@@ -164,7 +164,7 @@ SELECT workspace_id, id, 'created', NULL, jsonb_build_object('source', source_ty
 INSERT INTO leads_tag (id, workspace_id, name) SELECT gen_random_uuid(), %(ws)s, t FROM unnest(ARRAY['hot','vip','enterprise','smb','partner','event']) t;
 INSERT INTO leads_leadtag (lead_id, tag_id)
 SELECT l.id, t.id FROM (SELECT id, row_number() OVER () AS n FROM leads WHERE workspace_id = %(ws)s) l
-JOIN (SELECT id, row_number() OVER (ORDER BY name) AS n FROM leads_tag WHERE workspace_id = %(ws)s) t ON t.n = 1 + l.n %% 6
+JOIN (SELECT id, row_number() OVER (ORDER BY name) AS n FROM leads_tag WHERE workspace_id = %(ws)s) t ON t.n = 1 + (l.n / 4) %% 6
 WHERE l.n %% 4 = 0;
 
 -- Tracked behaviour: three events per lead over the last 20 days, and each lead's engagement row.
@@ -763,11 +763,13 @@ def timed(path):
     samples.sort()
     return {{'p50': samples[len(samples) // 2], 'p95': samples[int(len(samples) * 0.95) - 1], 'min': samples[0], 'max': samples[-1]}}, body
 result['list'], body = timed('/api/v1/leads?search=company1&source=webhook&tag=vip&sortBy=score&sortOrder=desc&limit=25')
+# What a rep types most: part of one person's name or address (lead12345 names 11 leads at 1M).
+result['rare_search'], _ = timed('/api/v1/leads?search=lead12345&sortBy=score&sortOrder=desc&limit=25')
 lead_id = json.loads(timed('/api/v1/leads?limit=1')[1])['results'][0]['id']
 result['detail'], _ = timed('/api/v1/leads/' + lead_id)
 """,
         )
-    lst, detail = measured["list"], measured["detail"]
+    lst, detail, rare = measured["list"], measured["detail"], measured["rare_search"]
     return [
         row(
             "API GET /leads (search + 2 filters + sort)",
@@ -777,6 +779,15 @@ result['detail'], _ = timed('/api/v1/leads/' + lead_id)
             passed=lst["p95"] <= 50,
             unit="ms p95 over 200",
             extra={"p50_ms": lst["p50"]},
+        ),
+        row(
+            "API GET /leads?search=<one person's address>",
+            {"median": rare["p95"], "min": rare["min"], "max": rare["max"]},
+            None,
+            target="(reported)",
+            passed=None,
+            unit="ms p95 over 200",
+            extra={"p50_ms": rare["p50"]},
         ),
         row(
             "API GET /leads/{id}",
