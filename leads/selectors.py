@@ -1,7 +1,10 @@
 """Reads of leads, prefetched so serializers and templates never query per lead."""
 
 import django_filters
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 
 from leads.models import ConsentRecord, Lead, LeadActivity, LeadTag, Note, SourceType, StageLeadCount, StageLeadCountDelta, Tag
 from workspaces.models import User, Workspace
@@ -51,17 +54,16 @@ class LeadFilter(django_filters.FilterSet):
         model = Lead
         fields: list[str] = []
 
-    def __init__(self, data, *, queryset, user: User | None):
+    def __init__(self, data, *, queryset, workspace: Workspace, user: User | None):
         super().__init__(data, queryset=queryset)
+        self.workspace = workspace  # for the search's company names
         self.user = user  # for assignedTo=me
 
     def filter_search(self, queryset, name, value):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(name__icontains=value) | Q(email__icontains=value) | Q(phone__icontains=value) | Q(company__name__icontains=value)
-        )
+        return queryset.filter(lead_search_matches(workspace=self.workspace, value=value))
 
     def filter_source(self, queryset, name, value):
         return queryset.filter(source_type=value.strip().lower())
@@ -80,6 +82,40 @@ class LeadFilter(django_filters.FilterSet):
         return queryset.filter(lead_tags__tag__name=value.strip().lower())
 
 
+def lead_search_matches(*, workspace: Workspace, value: str) -> Q:
+    """Leads whose name, email, phone or company name contains `value`, case-insensitively.
+
+    On PostgreSQL the trigram indexes lead_search_trgm and company_search_trgm answer each part
+    (migration leads 0018), so a search reads only the leads it finds. The company part is the
+    ids of the matching companies as one array (`company_id = ANY(ARRAY(...))`), which the
+    planner ORs with the lead indexes; a join to the companies table (`company__name`) would make
+    it read every lead instead: 0.5 s a search at 1M leads, against ~4 ms for a rare term.
+    """
+    own = Q(name__icontains=value) | Q(email__icontains=value) | Q(phone__icontains=value)
+    if connection.vendor != "postgresql":
+        return own | Q(company__name__icontains=value)
+    pattern = f"%{connection.ops.prep_for_like_query(value)}%"
+    in_company = RawSQL(
+        '"leads"."company_id" = ANY(ARRAY('
+        "SELECT c.id FROM leads_company c WHERE c.workspace_id = %s AND UPPER(c.name::text) LIKE UPPER(%s)))",
+        [workspace.pk, pattern],
+    )
+    return own | Q(ExpressionWrapper(in_company, output_field=BooleanField()))
+
+
+def has_search(params) -> bool:
+    return bool((params.get("search") or "").strip())
+
+
+def lead_ordering(field: str, *, descending: bool, searching: bool) -> list:
+    """ORDER BY a lead field, then id. With a search the field is sorted as COALESCE(field, field),
+    the same order under a name no index has: PostgreSQL would otherwise walk the field's index
+    and test lead after lead against the search until a page is full, which for a rare term means
+    every lead (3.4 s at 1M leads), where the trigram indexes find its few leads at once (~4 ms)."""
+    key = Coalesce(F(field), F(field)) if searching else F(field)
+    return [key.desc() if descending else key.asc(), F("id").desc() if descending else F("id").asc()]
+
+
 def lead_list(
     *, workspace: Workspace, params, user: User | None = None, sort_by: str = "createdAt", sort_order: str = "desc"
 ) -> tuple[QuerySet[Lead], dict]:
@@ -95,14 +131,13 @@ def lead_list(
         errors["sortBy"] = f"Choose one of: {', '.join(SORT_FIELDS)}."
     if sort_order not in ("asc", "desc"):
         errors["sortOrder"] = "Choose asc or desc."
-    lead_filter = LeadFilter(params, queryset=leads_base(workspace=workspace), user=user)
+    lead_filter = LeadFilter(params, queryset=leads_base(workspace=workspace), workspace=workspace, user=user)
     if not lead_filter.is_valid():
         errors.update({key: " ".join(messages) for key, messages in lead_filter.errors.items()})
     if errors:
         return Lead.objects.none(), errors
-    field = SORT_FIELDS[sort_by]
-    prefix = "-" if sort_order == "desc" else ""
-    return lead_filter.qs.order_by(f"{prefix}{field}", f"{prefix}id"), {}
+    ordering = lead_ordering(SORT_FIELDS[sort_by], descending=sort_order == "desc", searching=has_search(params))
+    return lead_filter.qs.order_by(*ordering), {}
 
 
 def lead_get(*, workspace: Workspace, lead_id) -> Lead:
@@ -170,7 +205,7 @@ def board_filter_params(params) -> dict[str, str]:
 def lead_board_queryset(*, workspace: Workspace, pipeline, params, user: User | None) -> QuerySet[Lead]:
     """The pipeline's live leads matching the board's filters; invalid filter values are ignored."""
     queryset = leads_base(workspace=workspace).filter(pipeline=pipeline)
-    return LeadFilter(board_filter_params(params), queryset=queryset, user=user).qs
+    return LeadFilter(board_filter_params(params), queryset=queryset, workspace=workspace, user=user).qs
 
 
 def lead_board_columns(*, workspace: Workspace, pipeline, params, user: User | None) -> list[dict]:
@@ -185,7 +220,7 @@ def lead_board_columns(*, workspace: Workspace, pipeline, params, user: User | N
     columns = []
     for stage in pipeline.stages.all():
         count = counts.get(stage.pk, 0)
-        cards = list(board_cards(queryset=queryset, stage=stage, offset=0)) if count else []
+        cards = list(board_cards(queryset=queryset, stage=stage, offset=0, searching=has_search(params))) if count else []
         columns.append({"stage": stage, "count": count, "cards": cards, "has_more": count > len(cards)})
     return columns
 
@@ -213,14 +248,15 @@ BOARD_CARD_FIELDS = (
 )  # fmt: skip
 
 
-def board_cards(*, queryset: QuerySet[Lead], stage, offset: int) -> QuerySet[Lead]:
+def board_cards(*, queryset: QuerySet[Lead], stage, offset: int, searching: bool = False) -> QuerySet[Lead]:
+    """A stage's cards, newest first; `searching` when the board's filters include a search (see lead_ordering)."""
     return (
         queryset.filter(stage=stage)
         .select_related(None)
         .select_related("company", "owner")
         .prefetch_related(None)
         .only(*BOARD_CARD_FIELDS)
-        .order_by("-created_at", "-id")[offset : offset + BOARD_PAGE_SIZE]
+        .order_by(*lead_ordering("created_at", descending=True, searching=searching))[offset : offset + BOARD_PAGE_SIZE]
     )
 
 

@@ -211,6 +211,39 @@ def test_list_search_filters_sort_and_pagination(api, workspace):
     assert (page2["count"], page2["page"], page2["limit"]) == (3, 2, 2)
 
 
+def _listed_names(api, **params) -> list[str]:
+    response = api.get("/api/v1/leads", params)
+    assert response.status_code == 200, response.content
+    return [lead["name"] for lead in response.json()["results"]]
+
+
+def test_search_finds_each_field_and_takes_wildcards_literally(api, workspace):
+    make_lead(workspace, name="Ann Percent", email="ann@x.io", company={"name": "50% Off Ltd"})
+    make_lead(workspace, name="Bob Under", email="bob_1@y.io", phone="+14155550123", company={"name": "5000 Co"})
+    make_lead(workspace, name="Cy Plain", email="abc1@z.io", company={"name": "Zed Works"})
+
+    assert _listed_names(api, search="50%") == ["Ann Percent"]  # company name; "%" is not a wildcard
+    assert _listed_names(api, search="b_1") == ["Bob Under"]  # "_" is not a wildcard either (abc1 would match it)
+    assert _listed_names(api, search="5550123") == ["Bob Under"]  # phone
+    assert _listed_names(api, search="zed WORKS") == ["Cy Plain"]  # company name, any case
+    assert _listed_names(api, search="plain") == ["Cy Plain"]  # name
+    assert _listed_names(api, search="nobody") == []
+
+
+def test_search_keeps_the_sort_order(api, workspace):
+    """A search sorts by the same key, ties broken by id, as the list without one."""
+    leads = [make_lead(workspace, name=f"Sortable {n}", email=f"s{n}@sort.io") for n in range(5)]
+    for lead, score in zip(leads, [40, 70, 40, 10, 70], strict=True):
+        Lead.objects.filter(pk=lead.pk).update(score=score)
+    make_lead(workspace, name="Unrelated", email="u@other.io")
+    by_score = sorted(Lead.objects.filter(name__startswith="Sortable"), key=lambda lead: (lead.score, lead.pk), reverse=True)
+
+    searched = _listed_names(api, search="sortable", sortBy="score", sortOrder="desc")
+    assert searched == [lead.name for lead in by_score]
+    assert searched == [name for name in _listed_names(api, sortBy="score", sortOrder="desc") if name != "Unrelated"]
+    assert _listed_names(api, search="SORT", sortBy="score", sortOrder="asc") == searched[::-1]
+
+
 def test_list_counts_match_filters(api, workspace):
     for _ in range(3):
         make_lead(workspace, source_type="import")
