@@ -206,9 +206,10 @@ def board_filter_params(params) -> dict[str, str]:
 
 
 def lead_board_queryset(*, workspace: Workspace, pipeline, params, user: User | None) -> QuerySet[Lead]:
-    """The pipeline's live leads matching the board's filters; invalid filter values are ignored."""
+    """The pipeline's live leads matching the board's filters, newest first; invalid filter values are ignored."""
     queryset = leads_base(workspace=workspace).filter(pipeline=pipeline)
-    return LeadFilter(board_filter_params(params), queryset=queryset, workspace=workspace, user=user).qs
+    filtered = LeadFilter(board_filter_params(params), queryset=queryset, workspace=workspace, user=user).qs
+    return filtered.order_by(*lead_ordering("created_at", descending=True, searching=has_search(params)))
 
 
 def lead_board_columns(*, workspace: Workspace, pipeline, params, user: User | None) -> list[dict]:
@@ -223,7 +224,7 @@ def lead_board_columns(*, workspace: Workspace, pipeline, params, user: User | N
     columns = []
     for stage in pipeline.stages.all():
         count = counts.get(stage.pk, 0)
-        cards = list(board_cards(queryset=queryset, stage=stage, offset=0, searching=has_search(params))) if count else []
+        cards = list(board_cards(queryset=queryset, stage=stage, offset=0)) if count else []
         columns.append({"stage": stage, "count": count, "cards": cards, "has_more": count > len(cards)})
     return columns
 
@@ -251,15 +252,14 @@ BOARD_CARD_FIELDS = (
 )  # fmt: skip
 
 
-def board_cards(*, queryset: QuerySet[Lead], stage, offset: int, searching: bool = False) -> QuerySet[Lead]:
-    """A stage's cards, newest first; `searching` when the board's filters include a search (see lead_ordering)."""
+def board_cards(*, queryset: QuerySet[Lead], stage, offset: int) -> QuerySet[Lead]:
+    """A page of a stage's cards, in the order of `queryset` (lead_board_queryset's: newest first)."""
     return (
         queryset.filter(stage=stage)
         .select_related(None)
         .select_related("company", "owner")
         .prefetch_related(None)
-        .only(*BOARD_CARD_FIELDS)
-        .order_by(*lead_ordering("created_at", descending=True, searching=searching))[offset : offset + BOARD_PAGE_SIZE]
+        .only(*BOARD_CARD_FIELDS)[offset : offset + BOARD_PAGE_SIZE]
     )
 
 

@@ -244,9 +244,7 @@ def _board_pipeline(request) -> Pipeline:
 @workspace_permission_required(LEADS_VIEW)
 def leads_export(request):
     """The board's leads as CSV: its pipeline, with its search, source, owner and tag filters."""
-    queryset = lead_board_queryset(
-        workspace=request.workspace, pipeline=_board_pipeline(request), params=request.GET, user=request.user
-    ).order_by("-created_at", "-id")
+    queryset = lead_board_queryset(workspace=request.workspace, pipeline=_board_pipeline(request), params=request.GET, user=request.user)
     response = StreamingHttpResponse(chain([EXCEL_BOM], leads_export_rows(queryset=queryset)), content_type="text/csv; charset=utf-8")
     filename = leads_export_filename(workspace=request.workspace, at=timezone.now())
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from leads.models import SourceType
-from leads.selectors import BOARD_FILTER_PARAMS, board_cards, has_search, lead_board_columns, lead_board_queryset, lead_tag_names
+from leads.selectors import BOARD_FILTER_PARAMS, board_cards, lead_board_columns, lead_board_queryset, lead_tag_names
 from pipelines import services
 from pipelines.models import Stage, StageType
 from pipelines.selectors import pipeline_get, pipelines_with_stages
@@ -114,7 +114,7 @@ def column_more(request, stage_id):
     raw_offset = request.GET.get("offset", "0")
     offset = min(int(raw_offset), MAX_OFFSET) if raw_offset.isascii() and raw_offset.isdigit() else 0
     queryset = lead_board_queryset(workspace=request.workspace, pipeline=stage.pipeline, params=request.GET, user=request.user)
-    cards = list(board_cards(queryset=queryset, stage=stage, offset=offset, searching=has_search(request.GET)))
+    cards = list(board_cards(queryset=queryset, stage=stage, offset=offset))
     total = queryset.filter(stage=stage).count()
     next_offset = offset + len(cards)
     return render(

@@ -2,10 +2,12 @@
 
 import html
 import re
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from leads.models import Lead
 from pipelines.models import Pipeline, Stage
@@ -225,6 +227,23 @@ def test_loader_pages_chain_until_the_column_ends(marketer, workspace):
     third = marketer.get(next_loader).content.decode()
     assert len(CARD_ID.findall(third)) == 1
     assert LOADER.search(third) is None
+
+
+def test_a_searched_column_pages_newest_first(marketer, workspace):
+    """The first page and the loader's pages keep one order, with or without a search."""
+    matches = [make_lead(workspace, name=f"Match {n:02d}") for n in range(55)]
+    make_lead(workspace, name="Other lead")
+    start = timezone.now() - timedelta(days=1)
+    for n, lead in enumerate(matches):
+        Lead.objects.filter(pk=lead.pk).update(created_at=start + timedelta(minutes=(n * 7) % 55))
+    newest_first = [str(lead.pk) for lead in Lead.objects.filter(name__startswith="Match").order_by("-created_at", "-id")]
+
+    new = column_named(marketer.get(f"{BOARD}?search=match").content.decode(), "New")
+    rest = CARD_ID.findall(marketer.get(new["loader"]).content.decode())
+
+    assert new["count"] == 55
+    assert new["card_ids"] + rest == newest_first
+    assert column_named(marketer.get(BOARD).content.decode(), "New")["card_ids"][1:] == newest_first[:49]
 
 
 def test_a_short_column_has_no_loader(marketer, workspace):
