@@ -442,8 +442,13 @@ class LeadSearchEntry(models.Model):
     indexed column (score, stage, processing state) adds an entry to every index of the row, and a
     trigram index takes dozens of entries a lead. With that index on `leads`, changing the score of
     100,000 of 1M leads took 27.6 s instead of 13.3. Here a row is written only when a lead is
-    created or its name, email or phone changes. SQLite searches by scanning and leaves this table
-    empty."""
+    created or its name, email, phone or source changes, or its tags change. SQLite searches by
+    scanning and leaves this table empty.
+
+    On PostgreSQL the table also has `source_type` and `tag_ids` (uuid[]), in the same GIN index as
+    the text, so a search filtered by source and tag is narrowed inside the index (leads 0021). They
+    are not fields here: only the triggers write them and only lead_search_matches reads them, and
+    an array column has no SQLite type."""
 
     lead = models.OneToOneField(Lead, primary_key=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     # Not indexed: a search reads the rows its trigram index finds, and checks the workspace there.

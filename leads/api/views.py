@@ -1,5 +1,7 @@
 """The partner API for leads: thin adapters from HTTP to leads.selectors and leads.services."""
 
+from functools import partial
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -9,7 +11,7 @@ from rest_framework.views import APIView
 from leads import services
 from leads.api import serializers as s
 from leads.models import Lead
-from leads.selectors import lead_get, lead_get_api_detail, lead_list
+from leads.selectors import has_search, lead_get, lead_get_api_detail, lead_list, lead_page_counted
 from leadsmgr.api.pagination import PageLimitPagination
 from workspaces.permissions import LEADS_MANAGE, LEADS_VIEW, LEADS_WORK
 from workspaces.scoping import scoped
@@ -66,7 +68,11 @@ class LeadListCreateApi(APIView):
     )
     def get(self, request):
         paginator = PageLimitPagination()
-        leads, meta = paginator.paginate(request, filtered_leads(request))
+        queryset = filtered_leads(request)
+        counted_page = None
+        if has_search(request.query_params):
+            counted_page = partial(lead_page_counted, workspace=request.workspace, queryset=queryset)
+        leads, meta = paginator.paginate(request, queryset, counted_page=counted_page)
         return paginator.response(LEAD_LIST.to_representation(leads), meta)
 
     @extend_schema(request=s.LeadCreateSerializer, responses={201: s.LeadDetailSerializer})

@@ -244,6 +244,44 @@ def test_search_keeps_the_sort_order(api, workspace):
     assert _listed_names(api, search="SORT", sortBy="score", sortOrder="asc") == searched[::-1]
 
 
+def test_a_searched_list_counts_every_match_on_every_page(api, workspace):
+    """A search's page and its count come from one query (leads.selectors.lead_page_counted)."""
+    for n in range(7):
+        make_lead(workspace, name=f"Pager {n}", email=f"p{n}@pages.io")
+    make_lead(workspace, name="Elsewhere", email="e@other.io")
+
+    def page(number):
+        response = api.get("/api/v1/leads", {"search": "pages.io", "sortBy": "name", "sortOrder": "asc", "limit": 3, "page": number})
+        assert response.status_code == 200, response.content
+        body = response.json()
+        return [lead["name"] for lead in body["results"]], body["count"]
+
+    assert page(1) == (["Pager 0", "Pager 1", "Pager 2"], 7)
+    assert page(3) == (["Pager 6"], 7)
+    assert page(4) == ([], 7)  # past the end: no row carries the count, which is still right
+    empty = api.get("/api/v1/leads", {"search": "nobody-at-all"}).json()
+    assert (empty["results"], empty["count"]) == ([], 0)
+
+
+def test_search_with_source_and_tag_counts_text_and_company_matches_once(api, workspace):
+    """The search's text part is narrowed by source and tag inside its index; its company part is
+    not, so the list's own filters must still hold for leads found by their company."""
+    wanted = {"source_type": "webhook", "tags": ["vip"]}
+    make_lead(workspace, name="Orbit One", email="one@a.io", **wanted)
+    make_lead(workspace, name="Bea Company", email="bea@b.io", company={"name": "Orbit Corp"}, **wanted)
+    make_lead(workspace, name="Orbit Both", email="both@c.io", company={"name": "Orbit Corp"}, **wanted)
+    make_lead(workspace, name="Orbit Import", email="imp@d.io", source_type="import", tags=["vip"])
+    make_lead(workspace, name="Cal Company", email="cal@e.io", company={"name": "Orbit Corp"}, source_type="import", tags=["vip"])
+    make_lead(workspace, name="Orbit Untagged", email="untagged@f.io", source_type="webhook")
+    make_lead(workspace, name="Dee Company", email="dee@g.io", company={"name": "Orbit Corp"}, source_type="webhook")
+
+    response = api.get("/api/v1/leads", {"search": "orbit", "source": "webhook", "tag": "vip", "sortBy": "name"})
+    body = response.json()
+    assert sorted(lead["name"] for lead in body["results"]) == ["Bea Company", "Orbit Both", "Orbit One"]
+    assert body["count"] == 3
+    assert _listed_names(api, search="orbit", tag="no-such-tag") == []
+
+
 def test_list_counts_match_filters(api, workspace):
     for _ in range(3):
         make_lead(workspace, source_type="import")

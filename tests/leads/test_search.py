@@ -1,6 +1,10 @@
 """The lead search through each way a lead's text is written: created one at a time, imported in
 bulk (COPY), edited, deleted; and a company renamed. On PostgreSQL the search reads lead_search,
-kept by triggers, so each path must reach it; on SQLite it reads the leads themselves."""
+kept by triggers, so each path must reach it; on SQLite it reads the leads themselves.
+
+lead_search also holds each lead's source and tag ids, which narrow a search that is filtered by
+them; the tests with a tag or a source follow those through tagging, untagging, a bulk tag, a merge
+and a changed source."""
 
 import io
 
@@ -9,14 +13,14 @@ from django.db import connection
 
 from leads.imports import leads_import_csv
 from leads.models import Company, Lead, LeadSearchEntry
-from leads.services import lead_update
+from leads.services import lead_merge, lead_tags_change, lead_update, leads_bulk_action
 from tests.leads.factories import make_lead
 
 pytestmark = pytest.mark.django_db
 
 
-def found(api, term: str) -> list[str]:
-    response = api.get("/api/v1/leads", {"search": term})
+def found(api, term: str, **filters) -> list[str]:
+    response = api.get("/api/v1/leads", {"search": term, **filters})
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["count"] == len(body["results"])
@@ -69,3 +73,39 @@ def test_deleted_leads_are_not_found_and_leave_no_search_text(api, workspace):
     assert found(api, "gone.example") == ["Kim Kept"]
     if connection.vendor == "postgresql":
         assert set(LeadSearchEntry.objects.values_list("lead_id", flat=True)) == {kept.pk, soft.pk}
+
+
+def test_tags_added_and_removed_narrow_a_search(api, workspace):
+    tia = make_lead(workspace, name="Tia Tagged", email="tia@tags.example")
+    tom = make_lead(workspace, name="Tom Tagged", email="tom@tags.example", tags=["cold"])
+    assert found(api, "tags.example", tag="hot") == []
+
+    lead_tags_change(lead=tia, actor=None, add=["HOT"])
+    assert found(api, "tags.example", tag="hot") == ["Tia Tagged"]
+
+    leads_bulk_action(workspace=workspace, actor=None, action="tag", lead_ids=[str(tom.pk)], tags=["hot"])
+    assert found(api, "tags.example", tag="hot") == ["Tia Tagged", "Tom Tagged"]
+    assert found(api, "tags.example", tag="cold") == ["Tom Tagged"]
+
+    lead_tags_change(lead=tia, actor=None, remove=["hot"])
+    assert found(api, "tags.example", tag="hot") == ["Tom Tagged"]
+    assert found(api, "tags.example", tag="no-such-tag") == []
+
+
+def test_a_merged_leads_tags_narrow_a_search_for_the_survivor(api, workspace):
+    survivor = make_lead(workspace, name="Mona Merged", email="mona@merge.example")
+    other = make_lead(workspace, name="Mona Duplicate", email="mona@elsewhere.example", tags=["vip"])
+    lead_merge(survivor=survivor, other=other, actor=None)
+
+    assert found(api, "mona@merge", tag="vip") == ["Mona Merged"]
+
+
+def test_a_changed_source_narrows_a_search(api, workspace):
+    lead = make_lead(workspace, name="Sid Source", email="sid@source.example", source_type="import")
+    assert found(api, "sid@", source="import") == ["Sid Source"]
+
+    lead_update(lead=lead, actor=None, data={"source_type": "webhook"})
+    assert found(api, "sid@", source="webhook") == ["Sid Source"]
+    assert found(api, "sid@", source="import") == []
+    Lead.objects.filter(pk=lead.pk).update(source_type="form")  # a raw write reaches it too
+    assert found(api, "sid@", source="form") == ["Sid Source"]
