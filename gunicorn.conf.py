@@ -8,8 +8,17 @@ processes each way: queued webhooks 179 -> 315 req/s, p90 at light load 27.9 -> 
 Performance). Django gives each thread its own database connection.
 """
 
+import gc
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 worker_class = "gthread"
+
+
+def post_worker_init(worker):
+    """Once the app is loaded, its ~120k long-lived objects (modules, settings, URL patterns,
+    models) are frozen out of the garbage collector's reach: a full collection then walks only
+    what requests left behind. In process, 200 list requests had one full collection of 79 ms
+    (the slowest request, 123 ms); frozen, the slowest collection took 3.4 ms (request 54 ms)."""
+    gc.freeze()
