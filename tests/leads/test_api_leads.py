@@ -244,11 +244,15 @@ def test_search_keeps_the_sort_order(api, workspace):
     assert _listed_names(api, search="SORT", sortBy="score", sortOrder="asc") == searched[::-1]
 
 
-def test_a_searched_list_counts_every_match_on_every_page(api, workspace):
+def test_a_searched_list_counts_every_match_on_every_page(api, workspace, django_assert_max_num_queries):
     """A search's page and its count come from one query (leads.selectors.lead_page_counted)."""
     for n in range(7):
-        make_lead(workspace, name=f"Pager {n}", email=f"p{n}@pages.io")
+        make_lead(workspace, name=f"Pager {n}", email=f"p{n}@pages.io", tags=["zeta", f"t{n}"] if n % 2 else [])
     make_lead(workspace, name="Elsewhere", email="e@other.io")
+
+    with django_assert_max_num_queries(5):  # the token (read, its last use noted), the page with its count, its leads, their tags
+        response = api.get("/api/v1/leads", {"search": "pages.io", "sortBy": "name", "sortOrder": "asc", "limit": 7})
+    assert [lead["tags"] for lead in response.json()["results"]] == [[], ["t1", "zeta"], [], ["t3", "zeta"], [], ["t5", "zeta"], []]
 
     def page(number):
         response = api.get("/api/v1/leads", {"search": "pages.io", "sortBy": "name", "sortOrder": "asc", "limit": 3, "page": number})
