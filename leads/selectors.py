@@ -58,18 +58,24 @@ class LeadFilter(django_filters.FilterSet):
         super().__init__(data, queryset=queryset)
         self.workspace = workspace  # for the search's company names
         self.user = user  # for assignedTo=me
+        self.search_has_source_and_tag = False
 
     def filter_search(self, queryset, name, value):
         value = value.strip()
         if not value:
             return queryset
-        # The source and tag filters still apply below; passed here too, they narrow the search's
-        # own index scan (see lead_search_matches).
+        # Passed to the search too, the source and tag narrow its own index scan (lead_search_matches).
+        # When its matches have both for certain, filtering the leads by them again below only
+        # repeats the work (3.5 ms of 19 for the benchmark's request at 1M leads). The search is
+        # declared first, so it runs before them.
         source = (self.form.cleaned_data.get("source") or "").strip().lower()
         tag = (self.form.cleaned_data.get("tag") or "").strip().lower()
+        self.search_has_source_and_tag = search_applies_source_and_tag(source=source, tag=tag)
         return queryset.filter(lead_search_matches(workspace=self.workspace, value=value, source=source, tag=tag))
 
     def filter_source(self, queryset, name, value):
+        if self.search_has_source_and_tag:
+            return queryset
         return queryset.filter(source_type=value.strip().lower())
 
     def filter_assigned_to(self, queryset, name, value):
@@ -83,7 +89,14 @@ class LeadFilter(django_filters.FilterSet):
         return queryset.filter(owner_id=user_id)
 
     def filter_tag(self, queryset, name, value):
+        if self.search_has_source_and_tag:
+            return queryset
         return queryset.filter(lead_tags__tag__name=value.strip().lower())
+
+
+def search_applies_source_and_tag(*, source: str, tag: str) -> bool:
+    """Whether every lead lead_search_matches finds with this source and tag has both."""
+    return connection.vendor == "postgresql" and bool(source and tag)
 
 
 def lead_search_matches(*, workspace: Workspace, value: str, source: str = "", tag: str = "") -> Q:
@@ -97,7 +110,7 @@ def lead_search_matches(*, workspace: Workspace, value: str, source: str = "", t
     for a term that names a few people.
 
     `source` and `tag`, when the list is also filtered by them, narrow the search's parts too (the
-    caller still filters `leads` by them). lead_search holds both in its GIN index, so a common term
+    caller still filters `leads` by them, unless search_applies_source_and_tag). lead_search holds both in its GIN index, so a common term
     yields only the leads that have them, where fetching every lead the term names to test them took
     0.6 s at 1M leads.
 
@@ -126,7 +139,7 @@ def lead_search_matches(*, workspace: Workspace, value: str, source: str = "", t
         text_params += tag_params
     companies = "SELECT c.id FROM leads_company c WHERE c.workspace_id = %s AND UPPER(c.name::text) LIKE UPPER(%s)"
     companies_params = [workspace.pk, pattern]
-    if not (source and tag):
+    if not search_applies_source_and_tag(source=source, tag=tag):
         sql = f'"leads"."id" = ANY(ARRAY({text})) OR "leads"."company_id" = ANY(ARRAY({companies}))'
         return Q(ExpressionWrapper(RawSQL(sql, [*text_params, *companies_params]), output_field=BooleanField()))
     company_leads = (

@@ -90,6 +90,10 @@ def test_tags_added_and_removed_narrow_a_search(api, workspace):
     lead_tags_change(lead=tia, actor=None, remove=["hot"])
     assert found(api, "tags.example", tag="hot") == ["Tom Tagged"]
     assert found(api, "tags.example", tag="no-such-tag") == []
+    # With a source as well, the search alone decides on PostgreSQL (search_applies_source_and_tag).
+    assert found(api, "tags.example", tag="hot", source="manual") == ["Tom Tagged"]
+    assert found(api, "tags.example", tag="cold", source="manual") == ["Tom Tagged"]
+    assert found(api, "tags.example", tag="hot", source="webhook") == []
 
 
 def test_a_merged_leads_tags_narrow_a_search_for_the_survivor(api, workspace):
@@ -109,3 +113,6 @@ def test_a_changed_source_narrows_a_search(api, workspace):
     assert found(api, "sid@", source="import") == []
     Lead.objects.filter(pk=lead.pk).update(source_type="form")  # a raw write reaches it too
     assert found(api, "sid@", source="form") == ["Sid Source"]
+    lead_tags_change(lead=lead, actor=None, add=["vip"])
+    assert found(api, "sid@", source="form", tag="vip") == ["Sid Source"]
+    assert found(api, "sid@", source="webhook", tag="vip") == []
