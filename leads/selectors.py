@@ -60,23 +60,29 @@ class LeadFilter(django_filters.FilterSet):
         self.user = user  # for assignedTo=me
         self.search_has_source_and_tag = False
 
+    def _normalized(self, name: str) -> str:
+        return (self.form.cleaned_data.get(name) or "").strip().lower()
+
+    def filter_queryset(self, queryset):
+        # Passed to the search too, the source and tag narrow its own index scan (lead_search_matches).
+        # When its matches have both for certain, filtering the leads by them again only repeats the
+        # work (3.5 ms of 19 for the benchmark's request at 1M leads).
+        self.search_has_source_and_tag = bool(self._normalized("search")) and search_applies_source_and_tag(
+            source=self._normalized("source"), tag=self._normalized("tag")
+        )
+        return super().filter_queryset(queryset)
+
     def filter_search(self, queryset, name, value):
         value = value.strip()
         if not value:
             return queryset
-        # Passed to the search too, the source and tag narrow its own index scan (lead_search_matches).
-        # When its matches have both for certain, filtering the leads by them again below only
-        # repeats the work (3.5 ms of 19 for the benchmark's request at 1M leads). The search is
-        # declared first, so it runs before them.
-        source = (self.form.cleaned_data.get("source") or "").strip().lower()
-        tag = (self.form.cleaned_data.get("tag") or "").strip().lower()
-        self.search_has_source_and_tag = search_applies_source_and_tag(source=source, tag=tag)
-        return queryset.filter(lead_search_matches(workspace=self.workspace, value=value, source=source, tag=tag))
+        matches = lead_search_matches(workspace=self.workspace, value=value, source=self._normalized("source"), tag=self._normalized("tag"))
+        return queryset.filter(matches)
 
     def filter_source(self, queryset, name, value):
         if self.search_has_source_and_tag:
             return queryset
-        return queryset.filter(source_type=value.strip().lower())
+        return queryset.filter(source_type=self._normalized(name))
 
     def filter_assigned_to(self, queryset, name, value):
         if value == "unassigned":
@@ -91,7 +97,7 @@ class LeadFilter(django_filters.FilterSet):
     def filter_tag(self, queryset, name, value):
         if self.search_has_source_and_tag:
             return queryset
-        return queryset.filter(lead_tags__tag__name=value.strip().lower())
+        return queryset.filter(lead_tags__tag__name=self._normalized(name))
 
 
 def search_applies_source_and_tag(*, source: str, tag: str) -> bool:
@@ -110,16 +116,17 @@ def lead_search_matches(*, workspace: Workspace, value: str, source: str = "", t
     for a term that names a few people.
 
     `source` and `tag`, when the list is also filtered by them, narrow the search's parts too (the
-    caller still filters `leads` by them, unless search_applies_source_and_tag). lead_search holds both in its GIN index, so a common term
-    yields only the leads that have them, where fetching every lead the term names to test them took
-    0.6 s at 1M leads.
+    caller still filters `leads` by them, unless search_applies_source_and_tag). lead_search holds
+    both in its GIN index, so a common term yields only the leads that have them, where fetching
+    every lead the term names to test them took 0.6 s at 1M leads.
 
     The company part stays a condition on `leads.company_id`, except with both a source and a tag:
     then it is the company's leads having both, in the same array as the text part, and PostgreSQL
-    reads just the leads in it: at 1M leads the benchmark's search took 20 ms this way, and 26-29 ms
-    with the condition, for which the planner also intersected the source's 167k leads. Narrowed less, a
-    company's leads can be many, and reading them as an array costs more than the condition: for a
-    term in 111k leads' company names, 374 ms against 75 with no filter, 111 against 36 with a source.
+    reads just the leads in it: at 1M leads the benchmark's search took 20 ms this way, and 26-29
+    ms with the condition, for which the planner also intersected the source's 167k leads. Narrowed
+    less, a company's leads can be many, and reading them as an array costs more than the condition:
+    for a term in 111k leads' company names, 374 ms against 75 with no filter, 111 against 36 with a
+    source.
     """
     if connection.vendor != "postgresql":
         return Q(name__icontains=value) | Q(email__icontains=value) | Q(phone__icontains=value) | Q(company__name__icontains=value)
