@@ -10,7 +10,7 @@ usable header, so a file that cannot be read is refused whole instead of half-im
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
@@ -328,25 +328,110 @@ def leads_import_csv(
         raise ValidationError({"dedupStrategy": f"Choose one of: {', '.join(DEDUP_STRATEGIES)}."})
     columns = csv_inspect(file=file).columns
     mapping = import_mapping_validate(columns, guess_mapping(columns) if mapping is None else mapping)
+    with closing(csv_rows(file)) as rows:
+        return leads_import_rows(
+            workspace=workspace, actor=actor, columns=columns, mapping=mapping, rows=rows, dedup_strategy=dedup_strategy, dry_run=dry_run
+        )
+
+
+def csv_rows(file) -> Iterator[tuple[int, list[str]]]:
+    """A checked file's data rows that are not blank, each with its row number in the file (the
+    header is row 1)."""
+    records = _records(file)
+    try:
+        next(records)  # the header, checked by csv_inspect
+        for number, cells in enumerate(records, start=2):
+            if any(cell.strip() for cell in cells):
+                yield number, cells
+    finally:
+        records.close()
+
+
+def leads_import_rows(
+    *,
+    workspace: Workspace,
+    actor: User | None,
+    columns: list[str],
+    mapping: dict[str, str],
+    rows: Iterable[tuple[int, list[str]]],
+    dedup_strategy: str,
+    dry_run: bool = False,
+) -> dict:
+    """leads_import_csv for rows already read: (row number, cells) under `columns`, with a mapping
+    import_mapping_validate accepted. An import's part (leads.import_jobs) is such rows."""
     plan = _Plan.build(workspace, columns, mapping)
     report = {"total": 0, "created": 0, "merged": 0, "duplicates": 0, "rejected": 0, "errors": [], "dryRun": dry_run, "mapping": mapping}
     earlier = _Identities()
-
-    with closing(_records(file)) as records:
-        next(records)  # the header, checked above
-        numbered = ((number, cells) for number, cells in enumerate(records, start=2) if any(cell.strip() for cell in cells))
-        while batch := list(islice(numbered, BATCH_ROWS)):
-            _import_batch(
-                batch,
-                plan,
-                workspace=workspace,
-                actor=actor,
-                dedup_strategy=dedup_strategy,
-                report=report,
-                dry_run=dry_run,
-                earlier=earlier,
-            )
+    rows = iter(rows)
+    while batch := list(islice(rows, BATCH_ROWS)):
+        _import_batch(
+            batch,
+            plan,
+            workspace=workspace,
+            actor=actor,
+            dedup_strategy=dedup_strategy,
+            report=report,
+            dry_run=dry_run,
+            earlier=earlier,
+        )
     return report
+
+
+def import_rows_partition(*, columns: list[str], mapping: dict[str, str], rows: Iterable[tuple[int, list[str]]], parts: int) -> list[int]:
+    """Splits rows into `parts` of about the same size, so that the parts can be imported at the
+    same time and still give each person's rows in file order: rows that share an email or a phone
+    (directly or through other rows) get the same part. Returns each row's part, in row order.
+
+    The values are compared loosely (an email without case, a phone by its last nine digits), so
+    two spellings of one value are never split; a few unrelated rows put together cost nothing.
+    Keeps a few numbers a row, not the rows.
+    """
+    email_index = phone_index = None
+    for column, target in mapping.items():
+        if column in columns and target == "email":
+            email_index = columns.index(column)
+        elif column in columns and target == "phone":
+            phone_index = columns.index(column)
+    parent: list[int] = []  # union-find over row positions
+
+    def root(position: int) -> int:
+        while parent[position] != position:
+            parent[position] = parent[parent[position]]
+            position = parent[position]
+        return position
+
+    first_with: dict[tuple[str, str], int] = {}
+    for position, (_, cells) in enumerate(rows):
+        parent.append(position)
+        for kind, index in (("email", email_index), ("phone", phone_index)):
+            if index is None or index >= len(cells):
+                continue
+            value = cells[index].strip()
+            key = value.lower() if kind == "email" else "".join(ch for ch in value if ch.isdigit())[-9:]
+            if not key:
+                continue
+            known = first_with.setdefault((kind, key), position)
+            if known != position:
+                parent[root(position)] = root(known)
+    groups: dict[int, int] = {}
+    for position in range(len(parent)):
+        group = root(position)
+        groups[group] = groups.get(group, 0) + 1
+    # The largest groups first, each to the part with the fewest rows so far.
+    loads = [0] * parts
+    part_of_group: dict[int, int] = {}
+    for group, size in sorted(groups.items(), key=lambda item: -item[1]):
+        part = loads.index(min(loads))
+        part_of_group[group] = part
+        loads[part] += size
+    return [part_of_group[root(position)] for position in range(len(parent))]
+
+
+def import_reports_merge(reports: list[dict]) -> dict:
+    """One report for a file imported in parts: the counts added up, the errors in row order."""
+    merged = {key: sum(report[key] for report in reports) for key in ("total", "created", "merged", "duplicates", "rejected")}
+    errors = sorted((error for report in reports for error in report["errors"]), key=lambda error: error["row"])
+    return {**merged, "errors": errors[:MAX_REPORTED_ERRORS], "dryRun": False, "mapping": reports[0]["mapping"]}
 
 
 def _import_batch(

@@ -380,6 +380,32 @@ class ImportJob(TenantModel):
         return f"{'Dry run' if self.dry_run else 'Import'} of {self.original_name or self.file_name} ({self.status})"
 
 
+class ImportJobPart(models.Model):
+    """One worker's share of a large import: the rows of a part file (people who share an email or
+    a phone are in the same part, in file order), imported at the same time as the other parts. The
+    last part to finish writes the job's report."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="parts")
+    index = models.PositiveSmallIntegerField()
+    file_name = models.CharField(max_length=100)
+    rows = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
+    report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="importjobpart_unique_index")]
+        indexes = [models.Index(fields=["status", "created_at"], name="importjobpart_status_created")]
+
+    def __str__(self) -> str:
+        return f"Part {self.index + 1} of {self.job} ({self.status})"
+
+
 # Tracking models live in their own module; importing them here registers them with the app.
 from leads.segments.models import RefreshInterval, Segment, SegmentEvent, SegmentEventKind, SegmentMembership  # noqa: E402, F401
 from leads.tracking.models import (  # noqa: E402, F401

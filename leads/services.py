@@ -13,6 +13,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from leads.locks import lock_values
 from leads.models import ActivityType, Company, Contact, Lead, LeadActivity, LeadStatus, LeadTag, Note, ProcessingState, SourceType, Tag
 from leads.normalization import (
     InvalidValue,
@@ -139,13 +140,15 @@ def companies_resolve(*, workspace: Workspace, items: list[dict | None]) -> list
     names = sorted({key[1] for key in keys if key})
     if not names:
         return [None] * len(items)
-    by_domain: dict[str, Company] = {}
-    by_name: dict[str, Company] = {}
-    # Ordered as company_resolve's .first() orders (Company.Meta.ordering) when a name or domain repeats.
-    for company in Company.objects.filter(workspace=workspace, domain__in=domains).order_by("name", "pk") if domains else ():
-        by_domain.setdefault(company.domain, company)
-    for company in _companies_named(workspace, names).order_by("name", "pk"):
-        by_name.setdefault(company.name.upper(), company)
+    by_domain, by_name = _companies_found(workspace, domains, names)
+    missing = {key for key in keys if key and not ((key[0] and key[0] in by_domain) or key[1] in by_name)}
+    if missing and connection.vendor == "postgresql":
+        # Two transactions naming a new company (two workers capturing, an import's parts) would
+        # each create it: the second waits here for the first to commit, then finds it. Companies
+        # that exist need no lock, so only the first batch naming a company pays for it.
+        domain_locks = [f"company:{workspace.pk}:domain:{domain}" for domain, _ in missing if domain]
+        lock_values(*domain_locks, *(f"company:{workspace.pk}:name:{name}" for _, name in missing))
+        by_domain, by_name = _companies_found(workspace, domains, names)
     created: list[Company] = []
     changed: dict = {}
     resolved: list[Company | None] = []
@@ -180,6 +183,18 @@ def companies_resolve(*, workspace: Workspace, items: list[dict | None]) -> list
     for company, attrs in changed.values():
         company.save(update_fields=sorted(attrs))
     return resolved
+
+
+def _companies_found(workspace: Workspace, domains: list[str], names: list[str]) -> tuple[dict[str, Company], dict[str, Company]]:
+    """The workspace's companies with these domains, and with these upper-case names."""
+    by_domain: dict[str, Company] = {}
+    by_name: dict[str, Company] = {}
+    # Ordered as company_resolve's .first() orders (Company.Meta.ordering) when a name or domain repeats.
+    for company in Company.objects.filter(workspace=workspace, domain__in=domains).order_by("name", "pk") if domains else ():
+        by_domain.setdefault(company.domain, company)
+    for company in _companies_named(workspace, names).order_by("name", "pk"):
+        by_name.setdefault(company.name.upper(), company)
+    return by_domain, by_name
 
 
 def _companies_named(workspace: Workspace, names: list[str]):

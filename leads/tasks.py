@@ -138,14 +138,22 @@ def run_import_job(job_id: str) -> str | None:
     return job.status if job else None
 
 
+@shared_task(acks_late=True)
+def run_import_part(part_id: str) -> str | None:
+    from leads.import_jobs import import_part_run
+
+    part = import_part_run(part_id=part_id)
+    return part.status if part else None
+
+
 @shared_task
 def sweep_import_jobs(stalled_seconds: int | None = None) -> int:
-    """Re-sends import jobs still queued after a while (a message lost with the broker)."""
-    from leads.import_jobs import enqueue_import_job
-    from leads.models import ImportJob, ImportJobStatus
+    """Re-sends import jobs and parts still queued after a while (a message lost with the broker)."""
+    from leads.import_jobs import enqueue_import_job, enqueue_import_part
+    from leads.models import ImportJob, ImportJobPart, ImportJobStatus
 
     stalled = timedelta(seconds=stalled_seconds if stalled_seconds is not None else settings.LEAD_PROCESSING_STALL_SECONDS)
-    ids = list(
-        ImportJob.objects.filter(status=ImportJobStatus.QUEUED, created_at__lte=timezone.now() - stalled).values_list("pk", flat=True)[:100]
-    )
-    return sum(enqueue_import_job(job_id) for job_id in ids)
+    before = timezone.now() - stalled
+    jobs = list(ImportJob.objects.filter(status=ImportJobStatus.QUEUED, created_at__lte=before).values_list("pk", flat=True)[:100])
+    parts = list(ImportJobPart.objects.filter(status=ImportJobStatus.QUEUED, created_at__lte=before).values_list("pk", flat=True)[:100])
+    return sum(enqueue_import_job(job_id) for job_id in jobs) + sum(enqueue_import_part(part_id) for part_id in parts)

@@ -141,6 +141,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
 # Files with more data rows than this are imported by a worker (progress is shown), not in the request.
 IMPORT_INLINE_MAX_ROWS = int(os.environ.get("IMPORT_INLINE_MAX_ROWS", "1000"))
+# A worker's import of a file with at least IMPORT_PARTS * IMPORT_PART_MIN_ROWS rows is split into
+# IMPORT_PARTS parts imported at the same time (leads.import_jobs); match the worker's concurrency.
+IMPORT_PARTS = int(os.environ.get("IMPORT_PARTS", os.environ.get("CELERY_CONCURRENCY", "2")))
+IMPORT_PART_MIN_ROWS = int(os.environ.get("IMPORT_PART_MIN_ROWS", "5000"))
 
 # Outgoing email: EMAIL_URL such as smtp://user:pass@host:587?tls=1; console output by default.
 EMAIL_URL = os.environ.get("EMAIL_URL", "")

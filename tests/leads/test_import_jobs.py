@@ -1,5 +1,6 @@
 """Large CSV imports run in a worker: the API answers 202 with a job, the page follows its progress."""
 
+import io
 import re
 
 import pytest
@@ -7,8 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from leads.import_jobs import imports_dir
-from leads.models import ImportJob, Lead
-from leads.tasks import run_import_job, sweep_import_jobs
+from leads.models import ImportJob, ImportJobPart, Lead
+from leads.tasks import run_import_job, run_import_part, sweep_import_jobs
 from tests.workspaces.factories import member
 from workspaces.models import Role
 
@@ -123,3 +124,120 @@ def test_a_sales_rep_cannot_follow_or_start_jobs(workspace, api, django_capture_
     rep = Client()
     rep.force_login(member(workspace, Role.SALES_REP).user)
     assert rep.get(f"/leads/import/jobs/{job_id}").status_code == 403
+
+
+# --- A large file imported in parts, by two workers at once -------------------------------------
+
+
+@pytest.fixture
+def in_parts(settings):
+    settings.IMPORT_PARTS = 2
+    settings.IMPORT_PART_MIN_ROWS = 4  # the dozen rows above make two parts
+
+
+def repeats_csv() -> bytes:
+    """People who come back later in the file, spelled differently, and a bad row."""
+    lines = ["Name,Email,Phone,Budget"]
+    lines += [f"Person {n},person{n}@jobco.com,+1 415 555 {n:04d},{n}k" for n in range(10)]
+    lines += [
+        "Person Three Again,PERSON3@JOBCO.COM,,30k-again",  # the same email, another case
+        "Person Five Again,,(415) 555-0005,50k-again",  # the same phone, written nationally
+        "Broken,not-an-email,,1k",
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _job(api, content: bytes, strategy: str = "replace") -> str:
+    upload = SimpleUploadedFile("big.csv", content, content_type="text/csv")
+    return api.post("/api/v1/leads/import", {"file": upload, "dedupStrategy": strategy}, format="multipart").json()["jobId"]
+
+
+def test_a_large_job_in_parts_gives_what_one_import_of_the_file_gives(in_parts, api, workspace, other_workspace, django_capture_on_commit_callbacks):
+    from leads.imports import leads_import_csv
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job_id = _job(api, repeats_csv())
+    job = ImportJob.objects.get(pk=job_id)
+    assert job.status == "done", job.error
+    assert [part.status for part in ImportJobPart.objects.filter(job=job)] == ["done", "done"]
+    assert all(part.rows for part in ImportJobPart.objects.filter(job=job))  # both parts had rows to import
+
+    whole = leads_import_csv(workspace=other_workspace, actor=None, file=io.BytesIO(repeats_csv()), dedup_strategy="replace")
+    assert {key: job.report[key] for key in whole if key != "mapping"} == {key: value for key, value in whole.items() if key != "mapping"}
+    assert (job.report["created"], job.report["merged"], job.report["rejected"]) == (10, 2, 1)
+    assert job.report["errors"][0]["row"] == 14
+
+    def people(ws):
+        return sorted(Lead.objects.filter(workspace=ws).values_list("email", "phone", "custom_fields__budget"))
+
+    assert people(workspace) == people(other_workspace)
+    # Each returning row was applied after its first row, as in file order.
+    assert Lead.objects.get(workspace=workspace, email="person3@jobco.com").custom_fields["budget"] == "30k-again"
+    assert Lead.objects.get(workspace=workspace, phone="+14155550005").custom_fields["budget"] == "50k-again"
+    assert not any(imports_dir().iterdir())  # the file and its parts are removed
+
+
+def test_a_job_in_parts_finishes_with_its_last_part_and_each_part_runs_once(in_parts, api, workspace):
+    job_id = _job(api, csv_bytes())
+    assert run_import_job(job_id) == "running"  # split; the parts' messages go out after commit (not here)
+    first, second = ImportJobPart.objects.filter(job_id=job_id)
+    assert run_import_part(str(first.pk)) == "done"
+    assert run_import_part(str(first.pk)) is None  # a duplicate message imports nothing twice
+    job = ImportJob.objects.get(pk=job_id)
+    assert (job.status, job.report) == ("running", None)
+    first.refresh_from_db()
+    assert 0 < Lead.objects.filter(workspace=workspace).count() == first.report["created"] < ROWS  # the first part's people only
+
+    assert run_import_part(str(second.pk)) == "done"
+    job.refresh_from_db()
+    assert job.status == "done"
+    assert (job.report["total"], job.report["created"], job.report["rejected"]) == (ROWS + 1, ROWS, 1)
+    assert Lead.objects.filter(workspace=workspace).count() == ROWS
+
+
+def test_the_sweeper_resends_parts_whose_messages_were_lost(in_parts, api, workspace):
+    job_id = _job(api, csv_bytes(bad_row=False))
+    run_import_job(job_id)
+    assert set(ImportJobPart.objects.filter(job_id=job_id).values_list("status", flat=True)) == {"queued"}
+    assert sweep_import_jobs(stalled_seconds=0) == 2
+    assert ImportJob.objects.get(pk=job_id).status == "done"
+    assert Lead.objects.filter(workspace=workspace).count() == ROWS
+
+
+def test_a_part_whose_file_is_gone_fails_the_job_and_the_report_counts_the_rest(in_parts, api, workspace):
+    job_id = _job(api, csv_bytes(bad_row=False))
+    run_import_job(job_id)
+    first, second = ImportJobPart.objects.filter(job_id=job_id)
+    (imports_dir() / second.file_name).unlink()
+    run_import_part(str(first.pk))
+    run_import_part(str(second.pk))
+    job = ImportJob.objects.get(pk=job_id)
+    assert job.status == "failed" and "upload it again" in job.error
+    assert job.report["created"] == first.rows == Lead.objects.filter(workspace=workspace).count()
+
+
+def test_a_small_job_or_a_dry_run_is_not_split(in_parts, settings, api):
+    settings.IMPORT_PART_MIN_ROWS = 100
+    job_id = _job(api, csv_bytes())
+    assert run_import_job(job_id) == "done"
+    assert not ImportJobPart.objects.exists()
+
+
+def test_rows_naming_one_person_get_one_part_however_they_spell_it():
+    from leads.imports import import_rows_partition
+
+    columns = ["Name", "Email", "Phone"]
+    mapping = {"Name": "name", "Email": "email", "Phone": "phone"}
+    rows = [
+        ["Ann", "ann@x.com", ""],
+        ["Bob", "bob@x.com", "+1 415 555 0001"],
+        ["Cy", "cy@x.com", ""],
+        ["Ann again", "ANN@X.COM ", "(415) 555-0002"],  # Ann's email, another case
+        ["Dee", "dee@x.com", "415.555.0002"],  # Ann's new phone, so Dee goes with Ann
+        ["Bob again", "", "14155550001"],
+        ["Eve", "eve@x.com", ""],
+        ["Fay", "fay@x.com", ""],
+    ]
+    parts = import_rows_partition(columns=columns, mapping=mapping, rows=enumerate(rows, start=2), parts=2)
+    assert parts[0] == parts[3] == parts[4] and parts[1] == parts[5]
+    assert sorted(parts.count(part) for part in (0, 1)) == [4, 4]  # the parts are as even as the people allow
