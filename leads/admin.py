@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from leads.models import Company, ConsentRecord, Contact, FailedJob, ImportJob, Lead, LeadActivity, LeadTag, Note, Tag
+from leads.models import Company, ConsentRecord, Contact, FailedJob, ImportJob, ImportJobPart, Lead, LeadActivity, LeadTag, Note, Tag
 from leads.services import UPDATABLE_FIELDS, lead_update
 from workspaces.admin_scoping import ReadOnlyAdminMixin, WorkspaceScopedAdmin
 from workspaces.selectors import workspace_member_or_none
@@ -195,8 +195,20 @@ class FailedJobAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
         self.message_user(request, f"Replayed {replayed} job(s); already replayed ones were skipped.", messages.SUCCESS)
 
 
+class ImportJobPartInline(admin.TabularInline):
+    model = ImportJobPart
+    fields = ["index", "rows", "status", "error", "started_at", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(ImportJob)
 class ImportJobAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
+    inlines = [ImportJobPartInline]
     list_display = ["__str__", "created_by", "rows", "status", "created_at", "finished_at"]
     related_filters = ("workspace",)
     plain_filters = ("status", "dry_run")

@@ -143,7 +143,10 @@ IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024))
 IMPORT_INLINE_MAX_ROWS = int(os.environ.get("IMPORT_INLINE_MAX_ROWS", "1000"))
 # A worker's import of a file with at least IMPORT_PARTS * IMPORT_PART_MIN_ROWS rows is split into
 # IMPORT_PARTS parts imported at the same time (leads.import_jobs); match the worker's concurrency.
-IMPORT_PARTS = int(os.environ.get("IMPORT_PARTS", os.environ.get("CELERY_CONCURRENCY", "2")))
+# SQLite has one writer at a time, so there the default is one part (no split).
+IMPORT_PARTS = int(
+    os.environ.get("IMPORT_PARTS", os.environ.get("CELERY_CONCURRENCY", "2") if "sqlite" not in DATABASES["default"]["ENGINE"] else "1")
+)
 IMPORT_PART_MIN_ROWS = int(os.environ.get("IMPORT_PART_MIN_ROWS", "5000"))
 
 # Outgoing email: EMAIL_URL such as smtp://user:pass@host:587?tls=1; console output by default.

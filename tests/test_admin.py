@@ -305,3 +305,13 @@ def test_pipeline_admin_deletes_through_the_service_moving_leads(su_client, work
     assert Pipeline.objects.filter(pk=default.pk).exists()  # the default cannot be deleted
     lead.refresh_from_db()
     assert lead.pipeline_id == default.pk and lead.stage.name == "New"
+
+
+def test_an_import_jobs_page_shows_its_parts(su_client, workspace):
+    from leads.models import ImportJob, ImportJobPart
+
+    job = ImportJob.objects.create(workspace=workspace, file_name="a.csv", original_name="people.csv", rows=12000, status="running")
+    ImportJobPart.objects.create(job=job, index=0, file_name="a.part0.jsonl", rows=6001, status="done")
+    ImportJobPart.objects.create(job=job, index=1, file_name="a.part1.jsonl", rows=5999, status="running")
+    page = su_client.get(admin_url(ImportJob, "change", job.pk)).content.decode()
+    assert "6001" in page and "5999" in page and "Running" in page
