@@ -82,19 +82,19 @@ def import_job_start(
 def enqueue_import_job(job_id) -> bool:
     from leads.tasks import run_import_job
 
-    try:
-        run_import_job.apply_async(args=[str(job_id)], retry=False)
-    except Exception:  # noqa: BLE001 - a broker outage only delays the job: the sweeper re-sends it
-        return False
-    return True
+    return _send(run_import_job, job_id)
 
 
 def enqueue_import_part(part_id) -> bool:
     from leads.tasks import run_import_part
 
+    return _send(run_import_part, part_id)
+
+
+def _send(task, object_id) -> bool:
     try:
-        run_import_part.apply_async(args=[str(part_id)], retry=False)
-    except Exception:  # noqa: BLE001 - a broker outage only delays the part: the sweeper re-sends it
+        task.apply_async(args=[str(object_id)], retry=False)
+    except Exception:  # noqa: BLE001 - a broker outage only delays the run: the sweeper re-sends it
         return False
     return True
 

@@ -353,7 +353,22 @@ class ImportJobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ImportJob(TenantModel):
+class ImportRun(models.Model):
+    """Where a worker's run of an import stands: queued, claimed (running), then done or failed,
+    with its report or error."""
+
+    status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
+    report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class ImportJob(TenantModel, ImportRun):
     """A CSV import (or dry run) too large to finish inside a web request: a worker runs it and
     people follow its progress; the file stays on the server, never in the database."""
 
@@ -365,12 +380,6 @@ class ImportJob(TenantModel):
     mapping = models.JSONField(null=True, blank=True)
     dedup_strategy = models.CharField(max_length=10, default="merge")
     dry_run = models.BooleanField(default=False)
-    status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
-    report = models.JSONField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -380,7 +389,7 @@ class ImportJob(TenantModel):
         return f"{'Dry run' if self.dry_run else 'Import'} of {self.original_name or self.file_name} ({self.status})"
 
 
-class ImportJobPart(models.Model):
+class ImportJobPart(ImportRun):
     """One worker's share of a large import: the rows of a part file (people who share an email or
     a phone are in the same part, in file order), imported at the same time as the other parts. The
     last part to finish writes the job's report."""
@@ -390,12 +399,6 @@ class ImportJobPart(models.Model):
     index = models.PositiveSmallIntegerField()
     file_name = models.CharField(max_length=100)
     rows = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
-    report = models.JSONField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["job", "index"]
