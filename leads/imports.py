@@ -380,7 +380,8 @@ def leads_import_rows(
 def import_rows_partition(*, columns: list[str], mapping: dict[str, str], rows: Iterable[tuple[int, list[str]]], parts: int) -> list[int]:
     """Splits rows into `parts` of about the same size, so that the parts can be imported at the
     same time and still give each person's rows in file order: rows that share an email or a phone
-    (directly or through other rows) get the same part. Returns each row's part, in row order.
+    (directly or through other rows) get the same part, and otherwise each part is a run of the
+    file. Returns each row's part, in row order.
 
     The values are compared loosely (an email without case, a phone by its last nine digits), so
     two spellings of one value are never split; a few unrelated rows put together cost nothing.
@@ -417,11 +418,16 @@ def import_rows_partition(*, columns: list[str], mapping: dict[str, str], rows: 
     for position in range(len(parent)):
         group = root(position)
         groups[group] = groups.get(group, 0) + 1
-    # The largest groups first, each to the part with the fewest rows so far.
+    # Runs of the file, each about a part's share: the parts then mix the kinds of rows as the file
+    # does. (Dealing the rows out in turn put every other row in one part; a file with a returning
+    # person every 50th row sent them all to the second part, which took 3.7 s longer.)
+    share = -(-len(parent) // parts)
     loads = [0] * parts
+    part = 0
     part_of_group: dict[int, int] = {}
-    for group, size in sorted(groups.items(), key=lambda item: -item[1]):
-        part = loads.index(min(loads))
+    for group, size in groups.items():  # in the order of each group's first row
+        if loads[part] and loads[part] + size > share and part < parts - 1:
+            part += 1
         part_of_group[group] = part
         loads[part] += size
     return [part_of_group[root(position)] for position in range(len(parent))]
