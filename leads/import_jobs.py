@@ -21,10 +21,8 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from leads.imports import (
-    csv_inspect,
+    csv_columns_and_mapping,
     csv_rows,
-    guess_mapping,
-    import_mapping_validate,
     import_reports_merge,
     import_rows_partition,
     leads_import_csv,
@@ -102,8 +100,7 @@ def _send(task, object_id) -> bool:
 def import_job_run(*, job_id) -> ImportJob | None:
     """Runs a queued job once: the conditional UPDATE claims it, so a duplicate message does nothing.
     A large real import is split into parts (import_job_split) and finishes with its last part."""
-    now = timezone.now()
-    if not ImportJob.objects.filter(pk=job_id, status=ImportJobStatus.QUEUED).update(status=ImportJobStatus.RUNNING, started_at=now):
+    if not _claimed(ImportJob, job_id):
         return None
     job = ImportJob.objects.select_related("workspace", "created_by").get(pk=job_id)
     path = imports_dir() / job.file_name
@@ -130,6 +127,12 @@ def import_job_run(*, job_id) -> ImportJob | None:
     return job
 
 
+def _claimed(model, pk) -> bool:
+    """Claims a queued job or part for this run: the conditional UPDATE lets one message through."""
+    queued = model.objects.filter(pk=pk, status=ImportJobStatus.QUEUED)
+    return bool(queued.update(status=ImportJobStatus.RUNNING, started_at=timezone.now()))
+
+
 def _failure(error: Exception) -> str:
     return " ".join(error.messages) if isinstance(error, ValidationError) else "The uploaded file is gone; upload it again."
 
@@ -144,8 +147,7 @@ def import_job_split(*, job: ImportJob) -> int:
         return 0
     path = imports_dir() / job.file_name
     with path.open("rb") as file:
-        columns = csv_inspect(file=file).columns
-        mapping = import_mapping_validate(columns, guess_mapping(columns) if job.mapping is None else job.mapping)
+        columns, mapping = csv_columns_and_mapping(file=file, mapping=job.mapping)
         with closing(csv_rows(file)) as rows:
             part_of_row = import_rows_partition(columns=columns, mapping=mapping, rows=rows, parts=count)
         names = [f"{path.stem}.part{index}.jsonl" for index in range(count)]
@@ -170,9 +172,7 @@ def import_job_split(*, job: ImportJob) -> int:
 def import_part_run(*, part_id) -> ImportJobPart | None:
     """Imports one part once (the conditional UPDATE claims it). The last part to finish writes
     the job's report (or its failure) and removes the files."""
-    if not ImportJobPart.objects.filter(pk=part_id, status=ImportJobStatus.QUEUED).update(
-        status=ImportJobStatus.RUNNING, started_at=timezone.now()
-    ):
+    if not _claimed(ImportJobPart, part_id):
         return None
     part = ImportJobPart.objects.select_related("job__workspace", "job__created_by").get(pk=part_id)
     job = part.job

@@ -35,6 +35,8 @@ MAX_REPORTED_ERRORS = 1000
 # the default max_locks_per_transaction, so one transaction for a whole large file would run out;
 # short batches also keep a webhook for the same person from waiting on a long import.
 BATCH_ROWS = 500
+# The counts of an import's report, in the order people read them.
+REPORT_COUNTS = ("total", "created", "merged", "duplicates", "rejected")
 DELIMITERS = (",", ";", "\t", "|")
 # Targets one column at most may fill; several columns may add tags.
 MULTI_COLUMN_TARGETS = {"tags", IGNORE}
@@ -326,12 +328,18 @@ def leads_import_csv(
     """
     if dedup_strategy not in DEDUP_STRATEGIES:
         raise ValidationError({"dedupStrategy": f"Choose one of: {', '.join(DEDUP_STRATEGIES)}."})
-    columns = csv_inspect(file=file).columns
-    mapping = import_mapping_validate(columns, guess_mapping(columns) if mapping is None else mapping)
+    columns, mapping = csv_columns_and_mapping(file=file, mapping=mapping)
     with closing(csv_rows(file)) as rows:
         return leads_import_rows(
             workspace=workspace, actor=actor, columns=columns, mapping=mapping, rows=rows, dedup_strategy=dedup_strategy, dry_run=dry_run
         )
+
+
+def csv_columns_and_mapping(*, file, mapping: dict[str, str] | None) -> tuple[list[str], dict[str, str]]:
+    """The checked file's columns and the mapping to import it with (guess_mapping's without one).
+    Raises ValidationError (keys file, mapping)."""
+    columns = csv_inspect(file=file).columns
+    return columns, import_mapping_validate(columns, guess_mapping(columns) if mapping is None else mapping)
 
 
 def csv_rows(file) -> Iterator[tuple[int, list[str]]]:
@@ -360,7 +368,7 @@ def leads_import_rows(
     """leads_import_csv for rows already read: (row number, cells) under `columns`, with a mapping
     import_mapping_validate accepted. An import's part (leads.import_jobs) is such rows."""
     plan = _Plan.build(workspace, columns, mapping)
-    report = {"total": 0, "created": 0, "merged": 0, "duplicates": 0, "rejected": 0, "errors": [], "dryRun": dry_run, "mapping": mapping}
+    report = {**dict.fromkeys(REPORT_COUNTS, 0), "errors": [], "dryRun": dry_run, "mapping": mapping}
     earlier = _Identities()
     rows = iter(rows)
     while batch := list(islice(rows, BATCH_ROWS)):
@@ -435,7 +443,7 @@ def import_rows_partition(*, columns: list[str], mapping: dict[str, str], rows: 
 
 def import_reports_merge(reports: list[dict]) -> dict:
     """One report for a file imported in parts: the counts added up, the errors in row order."""
-    merged = {key: sum(report[key] for report in reports) for key in ("total", "created", "merged", "duplicates", "rejected")}
+    merged = {key: sum(report[key] for report in reports) for key in REPORT_COUNTS}
     errors = sorted((error for report in reports for error in report["errors"]), key=lambda error: error["row"])
     return {**merged, "errors": errors[:MAX_REPORTED_ERRORS], "dryRun": False, "mapping": reports[0]["mapping"]}
 
