@@ -156,7 +156,8 @@ class Lead(TenantModel):
     status = models.CharField(max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW)
     lifecycle_stage = models.CharField(max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD)
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="leads")
-    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="leads")
+    # Indexed by lead_stage_created, which starts with it.
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="leads", db_index=False)
     score = models.IntegerField(default=0)
     # The scoring band the score falls in (cold, warm, hot, mql, sql, ... per the workspace's thresholds).
     score_band = models.CharField(max_length=40, blank=True)
@@ -186,10 +187,15 @@ class Lead(TenantModel):
         db_table = "leads"
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["workspace", "stage", "-created_at"], name="lead_ws_stage_created"),
+            # A stage belongs to one workspace, so the stage alone finds its leads (a board column,
+            # newest first); the same index serves the foreign key (what deleting a stage looks up).
+            models.Index(fields=["stage", "-created_at"], name="lead_stage_created"),
             models.Index(fields=["workspace", "email", "created_at"], name="lead_ws_email_created"),
             models.Index(fields=["workspace", "phone", "created_at"], name="lead_ws_phone_created"),
-            models.Index(fields=["workspace", "owner"], name="lead_ws_owner"),
+            # One entry a lead for its owner: a rep's leads, the unassigned ones (owner IS NULL, then
+            # the workspace) and what deleting a user looks up. Each index on `leads` is written again
+            # by every write that changes an indexed column (a score, a processing step).
+            models.Index(fields=["owner", "workspace"], name="lead_owner_ws"),
             models.Index(fields=["workspace", "-created_at"], name="lead_ws_created"),
             # With id: a list sorted by score breaks ties by id, and a score is shared by ~1% of the leads.
             models.Index(fields=["workspace", "-score", "-id"], name="lead_ws_score_id"),
@@ -203,7 +209,6 @@ class Lead(TenantModel):
             # Foreign keys that are mostly empty (a lead is rarely merged, converted or from a webhook)
             # are indexed only where set: what deleting the row they point to looks up, and no index
             # entry for every empty one that each score write would have to add again.
-            models.Index(fields=["owner"], condition=models.Q(owner__isnull=False), name="lead_owner_set"),
             models.Index(fields=["source_webhook"], condition=models.Q(source_webhook__isnull=False), name="lead_source_webhook_set"),
             models.Index(fields=["merged_into"], condition=models.Q(merged_into__isnull=False), name="lead_merged_into_set"),
             models.Index(fields=["contact"], condition=models.Q(contact__isnull=False), name="lead_contact_set"),
