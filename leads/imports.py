@@ -10,19 +10,21 @@ usable header, so a file that cannot be read is refused whole instead of half-im
 import csv
 import io
 import re
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
 
 from django.core.exceptions import ValidationError
-from django.db import DataError, transaction
+from django.db import DataError, OperationalError, transaction
 
 from integrations.mapping import MAPPING_TARGETS, MappingError, map_payload
 from leads.capture import CREATED, DUPLICATE, MERGE, MERGED, REPLACE, SKIP, CaptureResult, Submission, leads_capture_many
 from leads.exports import FORMULA_PREFIXES
 from leads.models import Company, Lead, SourceType
 from leads.normalization import camel_case_key, normalize_phone
+from leadsmgr.db import is_lock_conflict
 from pipelines.models import Stage
 from workspaces.models import User, Workspace
 
@@ -35,6 +37,8 @@ MAX_REPORTED_ERRORS = 1000
 # the default max_locks_per_transaction, so one transaction for a whole large file would run out;
 # short batches also keep a webhook for the same person from waiting on a long import.
 BATCH_ROWS = 500
+# Tries of a batch that PostgreSQL aborts to break a deadlock (see _import_batch).
+BATCH_ATTEMPTS = 3
 # The counts of an import's report, in the order people read them.
 REPORT_COUNTS = ("total", "created", "merged", "duplicates", "rejected")
 DELIMITERS = (",", ";", "\t", "|")
@@ -452,8 +456,39 @@ def _import_batch(
     batch: list[tuple[int, list[str]]], plan: _Plan, *, workspace, actor, dedup_strategy: str, report: dict, dry_run: bool, earlier
 ) -> None:
     """One transaction for the batch (leads_capture_many: new people in a few statements, a row
-    repeating a person in its own savepoint); a dry run rolls the whole batch back."""
-    created: list[Lead] = []
+    repeating a person in its own savepoint); a dry run rolls the whole batch back. A batch that
+    PostgreSQL aborts to break a deadlock (another writer locked a lead this batch merges into, then
+    waited for a company this batch creates) is run again whole, up to BATCH_ATTEMPTS times; the
+    report counts a batch once it has committed."""
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
+        try:
+            outcomes, created = _import_batch_once(
+                batch, plan, workspace=workspace, actor=actor, dedup_strategy=dedup_strategy, dry_run=dry_run
+            )
+            break
+        except OperationalError as error:
+            if attempt == BATCH_ATTEMPTS or not is_lock_conflict(error):
+                raise
+            time.sleep(0.05 * attempt)  # the other transaction has its locks now; let it finish
+    for number, _ in batch:
+        report["total"] += 1
+        outcome = outcomes[number]
+        if isinstance(outcome, dict):
+            _reject(report, number, outcome)
+            continue
+        status = outcome.status
+        if dry_run and status == CREATED and outcome.lead in earlier:
+            status = MERGED
+        report[{CREATED: "created", MERGED: "merged", DUPLICATE: "duplicates"}[status]] += 1
+    for lead in created:
+        earlier.add(lead)
+
+
+def _import_batch_once(
+    batch: list[tuple[int, list[str]]], plan: _Plan, *, workspace, actor, dedup_strategy: str, dry_run: bool
+) -> tuple[dict[int, dict | CaptureResult], list[Lead]]:
+    """The batch's transaction: each row's outcome (its CaptureResult, or the reasons it was
+    rejected) and, for a dry run, the leads it would have created."""
     outcomes: dict[int, dict | CaptureResult] = {}
     submissions: list[tuple[int, Submission]] = []
     for number, cells in batch:
@@ -470,22 +505,12 @@ def _import_batch(
                 outcomes[number] = {"row": "A value does not fit its field (too long, or not a valid value)."}
             else:
                 outcomes[number] = result
-        for number, _ in batch:
-            report["total"] += 1
-            outcome = outcomes[number]
-            if isinstance(outcome, dict):
-                _reject(report, number, outcome)
-                continue
-            status = outcome.status
-            if dry_run and status == CREATED:
-                created.append(outcome.lead)
-                if outcome.lead in earlier:
-                    status = MERGED
-            report[{CREATED: "created", MERGED: "merged", DUPLICATE: "duplicates"}[status]] += 1
         if dry_run:
             transaction.set_rollback(True)
-    for lead in created:
-        earlier.add(lead)
+    created = [
+        outcome.lead for outcome in outcomes.values() if dry_run and isinstance(outcome, CaptureResult) and outcome.status == CREATED
+    ]
+    return outcomes, created
 
 
 def _reject(report: dict, row: int, reasons: dict[str, str]) -> None:

@@ -63,3 +63,11 @@ def connect_signals():
 # Errors a retry can outlive (a dropped connection, a restart, a serialization failure): tasks
 # retry them with backoff; anything else is a fault of the work itself.
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+# SQLSTATEs of a transaction PostgreSQL aborted to resolve a conflict with another one: run again
+# whole, it normally succeeds (deadlock_detected, serialization_failure).
+LOCK_CONFLICT_STATES = ("40P01", "40001")
+
+
+def is_lock_conflict(error: BaseException) -> bool:
+    """The database error (Django's, wrapping psycopg's) is a deadlock or serialization failure."""
+    return getattr(error.__cause__, "sqlstate", None) in LOCK_CONFLICT_STATES

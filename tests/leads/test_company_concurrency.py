@@ -1,17 +1,22 @@
 """Two transactions naming the same new company at once (two workers capturing, two parts of an
-import) create it once: the second waits for the first to commit, then finds it.
+import) create it once: the second waits for the first to commit, then finds it. An import batch
+that deadlocks with another writer over a new company and a lead runs again.
 
 Only PostgreSQL runs the two truly in parallel (SQLite has one writer at a time).
 """
 
+import io
+import threading
 import time
 
 import pytest
 from django.db import connection, transaction
 
-from leads.models import Company
-from leads.services import companies_resolve
+from leads.imports import REPORT_COUNTS, leads_import_csv
+from leads.models import Company, Lead
+from leads.services import companies_resolve, lead_update
 from tests.concurrency import run_concurrently
+from tests.leads.factories import make_lead
 from tests.workspaces.factories import WorkspaceFactory
 
 pytestmark = [
@@ -42,3 +47,50 @@ def test_a_new_company_named_in_two_transactions_at_once_is_created_once():
     assert first[0].pk == second[0].pk
     assert Company.objects.get(pk=first[0].pk).domain == "newco.com"  # the second filled the first's empty domain
     assert Company.objects.filter(workspace=workspace).count() == 3
+
+
+def test_an_import_batch_aborted_to_break_a_deadlock_runs_again_and_loses_nothing():
+    """A rep saves a lead with a brand-new company while an import batch has just created that
+    company and now merges a row into the rep's lead: each waits for the other. PostgreSQL aborts
+    one of them; here the import's batch (the rep's session waits longer before checking). The batch
+    runs again once the rep's save has committed, and every row is imported once."""
+    workspace = WorkspaceFactory()
+    known = make_lead(workspace, name="Kim Known", email="kim@known.example")
+    rep_holds_the_lead = threading.Event()
+
+    def rep_saves_the_lead():
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL deadlock_timeout = '30s'")
+            locked = Lead.objects.select_for_update().get(pk=known.pk)
+            rep_holds_the_lead.set()
+            _wait_until_a_session_waits_for_a_lock()
+            # The import holds the new company's lock and waits for this lead's row: a deadlock.
+            return lead_update(lead=locked, actor=None, data={"company": {"name": "Newco"}})
+
+    def import_the_file():
+        assert rep_holds_the_lead.wait(timeout=10)
+        rows = "Name,Email,Company,Budget\nNora New,nora@new.example,Newco,10k\nKim Known,kim@known.example,,20k\n"
+        return leads_import_csv(workspace=workspace, actor=None, file=io.BytesIO(rows.encode()))
+
+    saved, report = run_concurrently([rep_saves_the_lead, import_the_file])
+
+    assert {key: report[key] for key in REPORT_COUNTS} == {"total": 2, "created": 1, "merged": 1, "duplicates": 0, "rejected": 0}
+    newco = Company.objects.get(workspace=workspace, name="Newco")  # one company, whoever created it
+    assert saved.company_id == newco.pk
+    nora = Lead.objects.get(workspace=workspace, email="nora@new.example")
+    assert nora.company_id == newco.pk
+    known.refresh_from_db()
+    assert known.company_id == newco.pk and known.custom_fields["budget"] == "20k"
+    assert Lead.objects.filter(workspace=workspace).count() == 2
+
+
+def _wait_until_a_session_waits_for_a_lock(timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the import never waited for the lead's row")
