@@ -281,9 +281,14 @@ class LeadActivity(TenantModel):
     """The lead's audit log: one row per change a service made, written in the same transaction."""
 
     id = models.BigAutoField(primary_key=True)
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    # History rows are written with every lead and read by lead: an index is a cost on every write,
+    # so only what reads them is indexed. Rows of a workspace are looked up only to delete it.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Indexed by activity_lead_created, which starts with it.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities", db_index=False)
     type = models.CharField(max_length=40, choices=ActivityType.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Mostly empty (captures, processing, scoring act alone): indexed only where set (activity_actor_set).
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -291,7 +296,10 @@ class LeadActivity(TenantModel):
         db_table = "lead_activities"
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "lead activities"
-        indexes = [models.Index(fields=["lead", "-created_at"], name="activity_lead_created")]
+        indexes = [
+            models.Index(fields=["lead", "-created_at"], name="activity_lead_created"),
+            models.Index(fields=["actor"], condition=models.Q(actor__isnull=False), name="activity_actor_set"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} · {self.lead_id}"

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from workspaces.models import TenantModel
+from workspaces.models import TenantModel, Workspace
 
 
 class ScoringModel(TenantModel):
@@ -36,6 +36,9 @@ class ScoreChange(TenantModel):
     """One change of a lead's score: what it was, what it became, why, and under which model version."""
 
     id = models.BigAutoField(primary_key=True)
+    # A rescoring writes a row for every lead whose score changed; rows of a workspace are looked up
+    # only to delete it, so that lookup gets no index to keep up on every write.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     # Indexed by scorechange_lead_time, which starts with it.
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="score_changes", db_index=False)
     previous_score = models.IntegerField()

@@ -11,7 +11,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from workspaces.models import TenantModel
+from workspaces.models import TenantModel, Workspace
 
 SITE_KEY_PREFIX = "site_"
 DEFAULT_AUTO_CAPTURE_EVENTS = ["form_submitted", "trial_started", "demo_requested", "content_downloaded", "newsletter_subscribed"]
@@ -165,11 +165,15 @@ class TrackEvent(TenantModel):
     (sessions, identity, counters, auto-capture); `processed_at` is empty until then."""
 
     id = models.BigAutoField(primary_key=True)
+    # The workspace, visitor and lead keys are each indexed by a composite index that starts with
+    # them (trackevent_name_lead, trackevent_visitor_time, trackevent_lead_time): an event is
+    # written once and updated once (processed), and each index more is written both times.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     site = models.ForeignKey(TrackingSite, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     visitor_key = models.CharField(max_length=64, blank=True)
-    visitor = models.ForeignKey(Visitor, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    visitor = models.ForeignKey(Visitor, null=True, blank=True, on_delete=models.CASCADE, related_name="events", db_index=False)
     session = models.ForeignKey(TrackSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="track_events")
+    lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="track_events", db_index=False)
     kind = models.CharField(max_length=12, choices=EventKind.choices)
     name = models.CharField(max_length=100)
     occurred_at = models.DateTimeField()
