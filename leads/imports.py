@@ -10,21 +10,20 @@ usable header, so a file that cannot be read is refused whole instead of half-im
 import csv
 import io
 import re
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
 
 from django.core.exceptions import ValidationError
-from django.db import DataError, OperationalError, transaction
+from django.db import DataError, transaction
 
 from integrations.mapping import MAPPING_TARGETS, MappingError, map_payload
 from leads.capture import CREATED, DUPLICATE, MERGE, MERGED, REPLACE, SKIP, CaptureResult, Submission, leads_capture_many
 from leads.exports import FORMULA_PREFIXES
 from leads.models import Company, Lead, SourceType
 from leads.normalization import camel_case_key, normalize_phone
-from leadsmgr.db import is_lock_conflict
+from leadsmgr.db import retrying_lock_conflicts
 from pipelines.models import Stage
 from workspaces.models import User, Workspace
 
@@ -460,16 +459,10 @@ def _import_batch(
     PostgreSQL aborts to break a deadlock (another writer locked a lead this batch merges into, then
     waited for a company this batch creates) is run again whole, up to BATCH_ATTEMPTS times; the
     report counts a batch once it has committed."""
-    for attempt in range(1, BATCH_ATTEMPTS + 1):
-        try:
-            outcomes, created = _import_batch_once(
-                batch, plan, workspace=workspace, actor=actor, dedup_strategy=dedup_strategy, dry_run=dry_run
-            )
-            break
-        except OperationalError as error:
-            if attempt == BATCH_ATTEMPTS or not is_lock_conflict(error):
-                raise
-            time.sleep(0.05 * attempt)  # the other transaction has its locks now; let it finish
+    outcomes, created = retrying_lock_conflicts(
+        lambda: _import_batch_once(batch, plan, workspace=workspace, actor=actor, dedup_strategy=dedup_strategy, dry_run=dry_run),
+        attempts=BATCH_ATTEMPTS,
+    )
     for number, _ in batch:
         report["total"] += 1
         outcome = outcomes[number]

@@ -26,6 +26,7 @@ from leads.normalization import (
     split_full_name,
 )
 from leadsmgr.bulk import copy_insert, instance_builder
+from leadsmgr.db import retry_lock_conflicts
 from pipelines.models import Pipeline, Stage
 from pipelines.services import pipeline_ensure_default
 from workspaces.models import User, Workspace
@@ -378,6 +379,7 @@ def _display(value):
     return value if isinstance(value, (str, int, float, bool, list, dict)) else str(value)
 
 
+@retry_lock_conflicts  # e.g. an import batch that created the new company named here, then waited for this lead
 @transaction.atomic
 def lead_update(*, lead: Lead, actor: User | None, data: dict[str, Any]) -> Lead:
     """Updates the given fields; records each change (old → new) in one activity. Unchanged values

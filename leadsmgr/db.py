@@ -8,10 +8,13 @@ returns the instant in the session's TimeZone, which Django sets to the connecti
 """
 
 import datetime
+import functools
+import time
+from collections.abc import Callable
 from functools import cache
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.db.backends.signals import connection_created
 
 try:
@@ -71,3 +74,29 @@ LOCK_CONFLICT_STATES = ("40P01", "40001")
 def is_lock_conflict(error: BaseException) -> bool:
     """The database error (Django's, wrapping psycopg's) is a deadlock or serialization failure."""
     return getattr(error.__cause__, "sqlstate", None) in LOCK_CONFLICT_STATES
+
+
+def retrying_lock_conflicts(call: Callable, *, attempts: int = 3):
+    """call(), run again (up to `attempts` times in all) when PostgreSQL aborts its transaction to
+    break a deadlock: call must be a whole transaction, so a failed try has written nothing."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except OperationalError as error:
+            if attempt == attempts or not is_lock_conflict(error):
+                raise
+            time.sleep(0.05 * attempt)  # the other transaction holds its locks now; let it finish
+
+
+def retry_lock_conflicts(function: Callable) -> Callable:
+    """Decorates a service that is one transaction (decorated with transaction.atomic below this):
+    retrying_lock_conflicts when it is called outside any transaction; inside one, only the owner
+    of the outer transaction can run it again, so a conflict is raised as it is."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        if connection.in_atomic_block:
+            return function(*args, **kwargs)
+        return retrying_lock_conflicts(lambda: function(*args, **kwargs))
+
+    return wrapper

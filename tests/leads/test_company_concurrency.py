@@ -94,3 +94,33 @@ def _wait_until_a_session_waits_for_a_lock(timeout: float = 10) -> None:
                 return
             time.sleep(0.01)
     raise AssertionError("the import never waited for the lead's row")
+
+
+def test_a_reps_save_that_deadlocks_with_an_import_batch_is_run_again_and_saved(api, workspace):
+    """The other way round: an import batch has created a new company and waits for a lead, which
+    a rep is saving with that company's name. Here the rep's save is the one PostgreSQL aborts; it
+    is run again once the batch has committed, and the rep gets the saved lead, not an error."""
+    lead = make_lead(workspace, name="Kim Known", email="kim@known.example")
+    batch_holds_the_company = threading.Event()
+
+    def import_batch():
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL deadlock_timeout = '30s'")
+            [company] = companies_resolve(workspace=workspace, items=[{"name": "Newco"}])
+            batch_holds_the_company.set()
+            _wait_until_a_session_waits_for_a_lock()  # the rep's save, for the company
+            Lead.objects.select_for_update().get(pk=lead.pk)
+        return company
+
+    def rep_saves():
+        assert batch_holds_the_company.wait(timeout=10)
+        return api.patch(f"/api/v1/leads/{lead.pk}", {"company": {"name": "Newco"}, "title": "CEO"}, format="json")
+
+    company, response = run_concurrently([import_batch, rep_saves])
+
+    assert response.status_code == 200, response.content
+    assert response.json()["company"]["name"] == "Newco" and response.json()["title"] == "CEO"
+    lead.refresh_from_db()
+    assert lead.company_id == company.pk and lead.title == "CEO"
+    assert Company.objects.filter(workspace=workspace, name__iexact="newco").count() == 1
