@@ -4,41 +4,60 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# The name Django gave the stage foreign key's db_index index (written out, as 0017 does).
+STAGE_INDEX = "leads_stage_id_291544c0"
+
+
+def drop_stage_index(apps, schema_editor):
+    schema_editor.execute(f"DROP INDEX IF EXISTS {STAGE_INDEX}")
+
+
+def create_stage_index(apps, schema_editor):
+    schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {STAGE_INDEX} ON leads (stage_id)")
+
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0004_webhook_version'),
-        ('leads', '0022_import_job_parts'),
-        ('pipelines', '0002_initial'),
-        ('workspaces', '0001_initial'),
+        ("integrations", "0004_webhook_version"),
+        ("leads", "0022_import_job_parts"),
+        ("pipelines", "0002_initial"),
+        ("workspaces", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
-        migrations.RemoveIndex(
-            model_name='lead',
-            name='lead_ws_stage_created',
-        ),
-        migrations.RemoveIndex(
-            model_name='lead',
-            name='lead_ws_owner',
-        ),
-        migrations.RemoveIndex(
-            model_name='lead',
-            name='lead_owner_set',
-        ),
-        migrations.AlterField(
-            model_name='lead',
-            name='stage',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='leads', to='pipelines.stage'),
+        migrations.AddIndex(
+            model_name="lead",
+            index=models.Index(fields=["stage", "-created_at"], name="lead_stage_created"),
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(fields=['stage', '-created_at'], name='lead_stage_created'),
+            model_name="lead",
+            index=models.Index(fields=["owner", "workspace"], name="lead_owner_ws"),
         ),
-        migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(fields=['owner', 'workspace'], name='lead_owner_ws'),
+        migrations.RemoveIndex(
+            model_name="lead",
+            name="lead_ws_stage_created",
+        ),
+        migrations.RemoveIndex(
+            model_name="lead",
+            name="lead_ws_owner",
+        ),
+        migrations.RemoveIndex(
+            model_name="lead",
+            name="lead_owner_set",
+        ),
+        # Only the index goes: altering the field would remake the table on SQLite and drop its
+        # stage-count triggers (see 0017).
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="lead",
+                    name="stage",
+                    field=models.ForeignKey(
+                        db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name="leads", to="pipelines.stage"
+                    ),
+                ),
+            ],
+            database_operations=[migrations.RunPython(drop_stage_index, create_stage_index)],
         ),
     ]

@@ -4,48 +4,95 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# The names Django gave these foreign keys' db_index indexes (written out, as 0017 does).
+FULL_INDEXES = {
+    "lead_activities_actor_id_846203f1": ("lead_activities", "actor_id"),
+    "lead_activities_lead_id_ce004797": ("lead_activities", "lead_id"),
+    "lead_activities_workspace_id_189eefa2": ("lead_activities", "workspace_id"),
+    "track_events_lead_id_c9051194": ("track_events", "lead_id"),
+    "track_events_visitor_id_63ccf867": ("track_events", "visitor_id"),
+    "track_events_workspace_id_90c61c27": ("track_events", "workspace_id"),
+}
+
+
+def drop_full_indexes(apps, schema_editor):
+    for name in FULL_INDEXES:
+        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+def create_full_indexes(apps, schema_editor):
+    for name, (table, column) in FULL_INDEXES.items():
+        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
+
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0023_lead_index_consolidation'),
-        ('workspaces', '0001_initial'),
+        ("leads", "0023_lead_index_consolidation"),
+        ("workspaces", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='leadactivity',
-            name='actor',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL),
-        ),
-        migrations.AlterField(
-            model_name='leadactivity',
-            name='lead',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='activities', to='leads.lead'),
-        ),
-        migrations.AlterField(
-            model_name='leadactivity',
-            name='workspace',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace'),
-        ),
-        migrations.AlterField(
-            model_name='trackevent',
-            name='lead',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='track_events', to='leads.lead'),
-        ),
-        migrations.AlterField(
-            model_name='trackevent',
-            name='visitor',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='leads.visitor'),
-        ),
-        migrations.AlterField(
-            model_name='trackevent',
-            name='workspace',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace'),
+        # Only the indexes go: altering the fields would remake these large tables on SQLite.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="leadactivity",
+                    name="actor",
+                    field=models.ForeignKey(
+                        blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="leadactivity",
+                    name="lead",
+                    field=models.ForeignKey(
+                        db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="activities", to="leads.lead"
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="leadactivity",
+                    name="workspace",
+                    field=models.ForeignKey(
+                        db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="workspaces.workspace"
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="trackevent",
+                    name="lead",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="track_events",
+                        to="leads.lead",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="trackevent",
+                    name="visitor",
+                    field=models.ForeignKey(
+                        blank=True,
+                        db_index=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="leads.visitor",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="trackevent",
+                    name="workspace",
+                    field=models.ForeignKey(
+                        db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="workspaces.workspace"
+                    ),
+                ),
+            ],
+            database_operations=[migrations.RunPython(drop_full_indexes, create_full_indexes)],
         ),
         migrations.AddIndex(
-            model_name='leadactivity',
-            index=models.Index(condition=models.Q(('actor__isnull', False)), fields=['actor'], name='activity_actor_set'),
+            model_name="leadactivity",
+            index=models.Index(condition=models.Q(("actor__isnull", False)), fields=["actor"], name="activity_actor_set"),
         ),
     ]

@@ -3,18 +3,36 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+# The name Django gave the workspace foreign key's db_index index (written out, as leads 0017 does).
+WORKSPACE_INDEX = "score_changes_workspace_id_ed3ced31"
+
+
+def drop_workspace_index(apps, schema_editor):
+    schema_editor.execute(f"DROP INDEX IF EXISTS {WORKSPACE_INDEX}")
+
+
+def create_workspace_index(apps, schema_editor):
+    schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {WORKSPACE_INDEX} ON score_changes (workspace_id)")
+
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scoring', '0004_drop_score_change_lead_index'),
-        ('workspaces', '0001_initial'),
+        ("scoring", "0004_drop_score_change_lead_index"),
+        ("workspaces", "0001_initial"),
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='scorechange',
-            name='workspace',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace'),
+        # Only the index goes: altering the field would remake the table on SQLite.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="scorechange",
+                    name="workspace",
+                    field=models.ForeignKey(
+                        db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="workspaces.workspace"
+                    ),
+                ),
+            ],
+            database_operations=[migrations.RunPython(drop_workspace_index, create_workspace_index)],
         ),
     ]
