@@ -7,20 +7,30 @@ A file of at least IMPORT_PARTS * IMPORT_PART_MIN_ROWS rows is split into IMPORT
 workers import at the same time: one import uses one core, and one process alone waits for
 PostgreSQL about half of the time. Rows naming the same person stay in one part, in file order,
 so each person's rows give what one import of the whole file would give.
+
+A real import saves its report and its last row with each batch it commits. When a worker is lost
+mid-run (killed, its machine restarted), the run stays "running" with no new batch: the sweeper
+queues it again after IMPORT_STALL_SECONDS, and the next claim resumes after the last committed
+row, adding to the saved report. Each claim has its own instant (started_at); a run whose claim
+was taken over cannot save a batch any more (ImportRunTakenOver rolls it back), so no row is
+imported or counted twice.
 """
 
 import json
 import secrets
 import shutil
 from contextlib import ExitStack, closing
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from leads.imports import (
+    ImportProgress,
     csv_columns_and_mapping,
     csv_rows,
     import_reports_merge,
@@ -97,15 +107,23 @@ def _send(task, object_id) -> bool:
     return True
 
 
+class ImportRunTakenOver(Exception):
+    """The run's claim was taken over (the sweeper queued it again and another claim started): the
+    batch being written is rolled back and this run stops."""
+
+
 def import_job_run(*, job_id) -> ImportJob | None:
     """Runs a queued job once: the conditional UPDATE claims it, so a duplicate message does nothing.
-    A large real import is split into parts (import_job_split) and finishes with its last part."""
-    if not _claimed(ImportJob, job_id):
+    A large real import is split into parts (import_job_split) and finishes with its last part; a
+    job picked up again after its worker was lost resumes after its last committed batch."""
+    claimed_at = _claimed(ImportJob, job_id)
+    if claimed_at is None:
         return None
     job = ImportJob.objects.select_related("workspace", "created_by").get(pk=job_id)
     path = imports_dir() / job.file_name
+    mine = ImportJob.objects.filter(pk=job.pk, status=ImportJobStatus.RUNNING, started_at=claimed_at)
     try:
-        if not job.dry_run and import_job_split(job=job):
+        if not job.dry_run and not job.resume_after_row and not job.parts.exists() and import_job_split(job=job):
             job.refresh_from_db()
             return job
         with path.open("rb") as file:
@@ -116,21 +134,45 @@ def import_job_run(*, job_id) -> ImportJob | None:
                 mapping=job.mapping,
                 dedup_strategy=job.dedup_strategy,
                 dry_run=job.dry_run,
+                resume=None if job.dry_run else _resume(job),
+                progress=None if job.dry_run else _progress_saver(ImportJob, job.pk, claimed_at),
             )
+    except ImportRunTakenOver:
+        return None
     except (ValidationError, OSError) as error:
-        ImportJob.objects.filter(pk=job.pk).update(status=ImportJobStatus.FAILED, error=_failure(error), finished_at=timezone.now())
+        mine.update(status=ImportJobStatus.FAILED, error=_failure(error), finished_at=timezone.now())
     else:
-        ImportJob.objects.filter(pk=job.pk).update(status=ImportJobStatus.DONE, report=report, finished_at=timezone.now())
-        if not job.dry_run:
+        if mine.update(status=ImportJobStatus.DONE, report=report, finished_at=timezone.now()) and not job.dry_run:
             path.unlink(missing_ok=True)
     job.refresh_from_db()
     return job
 
 
-def _claimed(model, pk) -> bool:
-    """Claims a queued job or part for this run: the conditional UPDATE lets one message through."""
+def _claimed(model, pk) -> datetime | None:
+    """Claims a queued job or part for this run: the conditional UPDATE lets one message through.
+    Returns the claim's instant, which the run's writes are conditional on, or None."""
+    now = timezone.now()
     queued = model.objects.filter(pk=pk, status=ImportJobStatus.QUEUED)
-    return bool(queued.update(status=ImportJobStatus.RUNNING, started_at=timezone.now()))
+    return now if queued.update(status=ImportJobStatus.RUNNING, started_at=now, attempts=F("attempts") + 1) else None
+
+
+def _resume(run) -> ImportProgress | None:
+    """Where a real run picked up again stands: its saved report and last row, if it saved any."""
+    return ImportProgress(report=run.report, last_row=run.resume_after_row) if run.resume_after_row and run.report else None
+
+
+def _progress_saver(model, pk, claimed_at: datetime):
+    """Saves the run's progress in each batch's transaction, while this claim still holds it;
+    raises ImportRunTakenOver (rolling the batch back) once it does not."""
+
+    def save(progress: ImportProgress) -> None:
+        saved = model.objects.filter(pk=pk, status=ImportJobStatus.RUNNING, started_at=claimed_at).update(
+            report=progress.report, resume_after_row=progress.last_row, progressed_at=timezone.now()
+        )
+        if not saved:
+            raise ImportRunTakenOver()
+
+    return save
 
 
 def _failure(error: Exception) -> str:
@@ -170,9 +212,11 @@ def import_job_split(*, job: ImportJob) -> int:
 
 
 def import_part_run(*, part_id) -> ImportJobPart | None:
-    """Imports one part once (the conditional UPDATE claims it). The last part to finish writes
-    the job's report (or its failure) and removes the files."""
-    if not _claimed(ImportJobPart, part_id):
+    """Imports one part once (the conditional UPDATE claims it), resuming after its last committed
+    batch if it was picked up again. The last part to finish writes the job's report (or its
+    failure) and removes the files."""
+    claimed_at = _claimed(ImportJobPart, part_id)
+    if claimed_at is None:
         return None
     part = ImportJobPart.objects.select_related("job__workspace", "job__created_by").get(pk=part_id)
     job = part.job
@@ -187,27 +231,84 @@ def import_part_run(*, part_id) -> ImportJobPart | None:
                 mapping=head["mapping"],
                 rows=(tuple(json.loads(line)) for line in lines),
                 dedup_strategy=job.dedup_strategy,
+                resume=_resume(part),
+                progress=_progress_saver(ImportJobPart, part.pk, claimed_at),
             )
+    except ImportRunTakenOver:
+        return None
     except OSError as failure:
         status, error = ImportJobStatus.FAILED, _failure(failure)
     except DatabaseError:
         # Recorded, so the job ends instead of running forever; the part's batches before it are kept.
         status, error = ImportJobStatus.FAILED, "The import stopped on a database error; rows before it were imported."
-    with transaction.atomic():
-        ImportJob.objects.select_for_update().filter(pk=job.pk).first()  # parts finish one at a time
-        ImportJobPart.objects.filter(pk=part.pk).update(status=status, report=report, error=error, finished_at=timezone.now())
-        parts = list(ImportJobPart.objects.filter(job=job).order_by("index"))
-        if all(other.status in (ImportJobStatus.DONE, ImportJobStatus.FAILED) for other in parts):
-            _import_job_finish(job, parts)
+    if status == ImportJobStatus.FAILED:
+        report = ImportJobPart.objects.values_list("report", flat=True).get(pk=part.pk)  # what its committed batches counted
+    _part_finish(part, claimed_at=claimed_at, status=status, report=report, error=error)
     part.refresh_from_db()
     return part
+
+
+def _part_finish(part: ImportJobPart, *, claimed_at, status: str, report: dict | None, error: str) -> None:
+    """Ends the part (while `claimed_at` still holds it); the last part of the job to end writes the
+    job's report or failure."""
+    with transaction.atomic():
+        ImportJob.objects.select_for_update().filter(pk=part.job_id).first()  # parts finish one at a time
+        mine = ImportJobPart.objects.filter(pk=part.pk, status=ImportJobStatus.RUNNING, started_at=claimed_at)
+        if not mine.update(status=status, report=report, error=error, finished_at=timezone.now()):
+            return
+        parts = list(ImportJobPart.objects.filter(job_id=part.job_id).order_by("index"))
+        if all(other.status in (ImportJobStatus.DONE, ImportJobStatus.FAILED) for other in parts):
+            _import_job_finish(ImportJob.objects.get(pk=part.job_id), parts)
+
+
+def import_runs_sweep(*, queued_for: timedelta, stalled_for: timedelta) -> int:
+    """The sweeper's work (leads.tasks.sweep_import_jobs): re-sends jobs and parts queued for longer
+    than `queued_for` (a message lost with the broker), and queues again runs whose last batch
+    committed longer than `stalled_for` ago (a lost worker), or fails them after
+    IMPORT_MAX_ATTEMPTS claims. A job that has parts lives in its parts. Returns how many were sent."""
+    now = timezone.now()
+    sent = 0
+    queued = Q(status=ImportJobStatus.QUEUED, created_at__lte=now - queued_for)
+    for job_id in ImportJob.objects.filter(queued).values_list("pk", flat=True)[:100]:
+        sent += enqueue_import_job(job_id)
+    for part_id in ImportJobPart.objects.filter(queued).values_list("pk", flat=True)[:100]:
+        sent += enqueue_import_part(part_id)
+    cutoff = now - stalled_for
+    stalled = Q(status=ImportJobStatus.RUNNING) & (Q(progressed_at__lt=cutoff) | Q(progressed_at__isnull=True, started_at__lt=cutoff))
+    for part in ImportJobPart.objects.filter(stalled)[:100]:
+        if part.attempts >= settings.IMPORT_MAX_ATTEMPTS:
+            _part_finish(part, claimed_at=part.started_at, status=ImportJobStatus.FAILED, report=part.report, error=_lost(part))
+        elif _queued_again(ImportJobPart, part):
+            sent += enqueue_import_part(part.pk)
+    for job in ImportJob.objects.filter(stalled, parts__isnull=True)[:100]:
+        if job.attempts >= settings.IMPORT_MAX_ATTEMPTS:
+            ImportJob.objects.filter(pk=job.pk, status=ImportJobStatus.RUNNING, started_at=job.started_at).update(
+                status=ImportJobStatus.FAILED, error=_lost(job), finished_at=now
+            )
+        elif _queued_again(ImportJob, job):
+            sent += enqueue_import_job(job.pk)
+    return sent
+
+
+def _queued_again(model, run) -> bool:
+    """Takes the claim back from a run that seems lost (unless it moved on since it was read)."""
+    return bool(
+        model.objects.filter(pk=run.pk, status=ImportJobStatus.RUNNING, started_at=run.started_at).update(status=ImportJobStatus.QUEUED)
+    )
+
+
+def _lost(run) -> str:
+    done = f"; the rows up to row {run.resume_after_row} are imported" if run.resume_after_row else ""
+    return f"The import stopped {run.attempts} times without finishing (its worker was lost){done}."
 
 
 def _import_job_finish(job: ImportJob, parts: list[ImportJobPart]) -> None:
     failed = [part for part in parts if part.status == ImportJobStatus.FAILED]
     if failed:
-        # The other parts' rows are imported; their counts say how many.
-        done = import_reports_merge([part.report for part in parts if part.report]) if len(failed) < len(parts) else None
+        # The rows of the other parts, and of the failed parts' committed batches, are imported;
+        # their counts say how many.
+        reports = [part.report for part in parts if part.report]
+        done = import_reports_merge(reports) if reports else None
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJobStatus.FAILED, error=failed[0].error, report=done, finished_at=timezone.now()
         )

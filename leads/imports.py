@@ -10,7 +10,7 @@ usable header, so a file that cannot be read is refused whole instead of half-im
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
@@ -307,6 +307,15 @@ class _Identities:
         )
 
 
+@dataclass(frozen=True)
+class ImportProgress:
+    """Where a real import stands after a committed batch: the report so far and the number of the
+    last row it counts."""
+
+    report: dict
+    last_row: int
+
+
 def leads_import_csv(
     *,
     workspace: Workspace,
@@ -315,6 +324,8 @@ def leads_import_csv(
     mapping: dict[str, str] | None = None,
     dedup_strategy: str = MERGE,
     dry_run: bool = False,
+    resume: ImportProgress | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,
 ) -> dict:
     """Imports a CSV file (a seekable binary file object) and reports what happened to its rows.
 
@@ -327,6 +338,10 @@ def leads_import_csv(
     checked in batches of BATCH_ROWS; a row repeating a person from an earlier batch of the file is
     counted as merged, as the real run would merge it.
 
+    `progress` is called in each batch's transaction with where the import stands once the batch
+    commits; `resume` (a real import's last progress) imports only the rows after it, adding to its
+    report (a worker's run picked up again after the worker was lost, leads.import_jobs).
+
     Raises ValidationError (keys file, mapping, dedupStrategy) when the import cannot start.
     """
     if dedup_strategy not in DEDUP_STRATEGIES:
@@ -334,7 +349,15 @@ def leads_import_csv(
     columns, mapping = csv_columns_and_mapping(file=file, mapping=mapping)
     with closing(csv_rows(file)) as rows:
         return leads_import_rows(
-            workspace=workspace, actor=actor, columns=columns, mapping=mapping, rows=rows, dedup_strategy=dedup_strategy, dry_run=dry_run
+            workspace=workspace,
+            actor=actor,
+            columns=columns,
+            mapping=mapping,
+            rows=rows,
+            dedup_strategy=dedup_strategy,
+            dry_run=dry_run,
+            resume=resume,
+            progress=progress,
         )
 
 
@@ -367,15 +390,22 @@ def leads_import_rows(
     rows: Iterable[tuple[int, list[str]]],
     dedup_strategy: str,
     dry_run: bool = False,
+    resume: ImportProgress | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,
 ) -> dict:
     """leads_import_csv for rows already read: (row number, cells) under `columns`, with a mapping
-    import_mapping_validate accepted. An import's part (leads.import_jobs) is such rows."""
+    import_mapping_validate accepted, in increasing row order. An import's part (leads.import_jobs)
+    is such rows."""
     plan = _Plan.build(workspace, columns, mapping)
-    report = {**dict.fromkeys(REPORT_COUNTS, 0), "errors": [], "dryRun": dry_run, "mapping": mapping}
+    if resume is not None and not dry_run:
+        report = resume.report
+        rows = ((number, cells) for number, cells in rows if number > resume.last_row)
+    else:
+        report = {**dict.fromkeys(REPORT_COUNTS, 0), "errors": [], "dryRun": dry_run, "mapping": mapping}
     earlier = _Identities()
     rows = iter(rows)
     while batch := list(islice(rows, BATCH_ROWS)):
-        _import_batch(
+        report = _import_batch(
             batch,
             plan,
             workspace=workspace,
@@ -384,6 +414,7 @@ def leads_import_rows(
             report=report,
             dry_run=dry_run,
             earlier=earlier,
+            progress=progress,
         )
     return report
 
@@ -452,36 +483,61 @@ def import_reports_merge(reports: list[dict]) -> dict:
 
 
 def _import_batch(
-    batch: list[tuple[int, list[str]]], plan: _Plan, *, workspace, actor, dedup_strategy: str, report: dict, dry_run: bool, earlier
-) -> None:
+    batch: list[tuple[int, list[str]]],
+    plan: _Plan,
+    *,
+    workspace,
+    actor,
+    dedup_strategy: str,
+    report: dict,
+    dry_run: bool,
+    earlier,
+    progress: Callable[[ImportProgress], None] | None,
+) -> dict:
     """One transaction for the batch (leads_capture_many: new people in a few statements, a row
-    repeating a person in its own savepoint); a dry run rolls the whole batch back. A batch that
-    PostgreSQL aborts to break a deadlock (another writer locked a lead this batch merges into, then
-    waited for a company this batch creates) is run again whole, up to BATCH_ATTEMPTS times; the
-    report counts a batch once it has committed."""
-    outcomes, created = retrying_lock_conflicts(
-        lambda: _import_batch_once(batch, plan, workspace=workspace, actor=actor, dedup_strategy=dedup_strategy, dry_run=dry_run),
-        attempts=BATCH_ATTEMPTS,
-    )
+    repeating a person in its own savepoint); a dry run rolls the whole batch back. Returns the
+    report with the batch counted; a real batch passes it to `progress` before it commits. A batch
+    that PostgreSQL aborts to break a deadlock (another writer locked a lead this batch merges into,
+    then waited for a company this batch creates) is run again whole, up to BATCH_ATTEMPTS times."""
+
+    def run() -> tuple[dict, list[Lead]]:
+        with transaction.atomic():
+            outcomes = _import_batch_outcomes(batch, plan, workspace=workspace, actor=actor, dedup_strategy=dedup_strategy)
+            counted = _counted(report, batch, outcomes, dry_run=dry_run, earlier=earlier)
+            if dry_run:
+                transaction.set_rollback(True)
+            elif progress is not None:
+                progress(ImportProgress(report=counted, last_row=batch[-1][0]))
+        created = [
+            outcome.lead for outcome in outcomes.values() if dry_run and isinstance(outcome, CaptureResult) and outcome.status == CREATED
+        ]
+        return counted, created
+
+    counted, created = retrying_lock_conflicts(run, attempts=BATCH_ATTEMPTS)
+    for lead in created:
+        earlier.add(lead)
+    return counted
+
+
+def _counted(report: dict, batch: list[tuple[int, list[str]]], outcomes: dict, *, dry_run: bool, earlier) -> dict:
+    """A copy of `report` that also counts the batch's rows."""
+    counted = {**report, "errors": list(report["errors"])}
     for number, _ in batch:
-        report["total"] += 1
+        counted["total"] += 1
         outcome = outcomes[number]
         if isinstance(outcome, dict):
-            _reject(report, number, outcome)
+            _reject(counted, number, outcome)
             continue
         status = outcome.status
         if dry_run and status == CREATED and outcome.lead in earlier:
             status = MERGED
-        report[{CREATED: "created", MERGED: "merged", DUPLICATE: "duplicates"}[status]] += 1
-    for lead in created:
-        earlier.add(lead)
+        counted[{CREATED: "created", MERGED: "merged", DUPLICATE: "duplicates"}[status]] += 1
+    return counted
 
 
-def _import_batch_once(
-    batch: list[tuple[int, list[str]]], plan: _Plan, *, workspace, actor, dedup_strategy: str, dry_run: bool
-) -> tuple[dict[int, dict | CaptureResult], list[Lead]]:
-    """The batch's transaction: each row's outcome (its CaptureResult, or the reasons it was
-    rejected) and, for a dry run, the leads it would have created."""
+def _import_batch_outcomes(batch: list[tuple[int, list[str]]], plan: _Plan, *, workspace, actor, dedup_strategy: str) -> dict:
+    """Captures the batch's rows (in the caller's transaction): each row's CaptureResult, or the
+    reasons it was rejected, by row number."""
     outcomes: dict[int, dict | CaptureResult] = {}
     submissions: list[tuple[int, Submission]] = []
     for number, cells in batch:
@@ -489,21 +545,15 @@ def _import_batch_once(
             submissions.append((number, _row_submission(plan, cells, workspace, dedup_strategy)))
         except ValidationError as error:
             outcomes[number] = _reasons(plan, error)
-    with transaction.atomic():
-        results = leads_capture_many(workspace=workspace, submissions=[submission for _, submission in submissions], actor=actor)
-        for (number, _), result in zip(submissions, results, strict=True):
-            if isinstance(result, ValidationError):
-                outcomes[number] = _reasons(plan, result)
-            elif isinstance(result, DataError):
-                outcomes[number] = {"row": "A value does not fit its field (too long, or not a valid value)."}
-            else:
-                outcomes[number] = result
-        if dry_run:
-            transaction.set_rollback(True)
-    created = [
-        outcome.lead for outcome in outcomes.values() if dry_run and isinstance(outcome, CaptureResult) and outcome.status == CREATED
-    ]
-    return outcomes, created
+    results = leads_capture_many(workspace=workspace, submissions=[submission for _, submission in submissions], actor=actor)
+    for (number, _), result in zip(submissions, results, strict=True):
+        if isinstance(result, ValidationError):
+            outcomes[number] = _reasons(plan, result)
+        elif isinstance(result, DataError):
+            outcomes[number] = {"row": "A value does not fit its field (too long, or not a valid value)."}
+        else:
+            outcomes[number] = result
+    return outcomes
 
 
 def _reject(report: dict, row: int, reasons: dict[str, str]) -> None:

@@ -371,11 +371,19 @@ class ImportRun(models.Model):
     with its report or error."""
 
     status = models.CharField(max_length=10, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED)
+    # While running, the report so far (saved with each committed batch); then the final one.
     report = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Set by each claim: a run whose claim was taken over (its worker seemed lost) writes no more.
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The last row counted in `report` and when its batch committed: a run picked up again after its
+    # worker was lost resumes after that row (leads.import_jobs).
+    resume_after_row = models.PositiveIntegerField(default=0)
+    progressed_at = models.DateTimeField(null=True, blank=True)
+    # How many times a worker claimed the run.
+    attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         abstract = True

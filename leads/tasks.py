@@ -148,12 +148,10 @@ def run_import_part(part_id: str) -> str | None:
 
 @shared_task
 def sweep_import_jobs(stalled_seconds: int | None = None) -> int:
-    """Re-sends import jobs and parts still queued after a while (a message lost with the broker)."""
-    from leads.import_jobs import enqueue_import_job, enqueue_import_part
-    from leads.models import ImportJob, ImportJobPart, ImportJobStatus
+    """Re-sends import jobs and parts still queued after a while (a message lost with the broker),
+    and queues again runs that stopped saving batches (a lost worker): they resume where they were."""
+    from leads.import_jobs import import_runs_sweep
 
-    stalled = timedelta(seconds=stalled_seconds if stalled_seconds is not None else settings.LEAD_PROCESSING_STALL_SECONDS)
-    before = timezone.now() - stalled
-    jobs = list(ImportJob.objects.filter(status=ImportJobStatus.QUEUED, created_at__lte=before).values_list("pk", flat=True)[:100])
-    parts = list(ImportJobPart.objects.filter(status=ImportJobStatus.QUEUED, created_at__lte=before).values_list("pk", flat=True)[:100])
-    return sum(enqueue_import_job(job_id) for job_id in jobs) + sum(enqueue_import_part(part_id) for part_id in parts)
+    queued_for = stalled_seconds if stalled_seconds is not None else settings.LEAD_PROCESSING_STALL_SECONDS
+    stalled_for = stalled_seconds if stalled_seconds is not None else settings.IMPORT_STALL_SECONDS
+    return import_runs_sweep(queued_for=timedelta(seconds=queued_for), stalled_for=timedelta(seconds=stalled_for))

@@ -148,6 +148,11 @@ IMPORT_PARTS = int(
     os.environ.get("IMPORT_PARTS", os.environ.get("CELERY_CONCURRENCY", "2") if "sqlite" not in DATABASES["default"]["ENGINE"] else "1")
 )
 IMPORT_PART_MIN_ROWS = int(os.environ.get("IMPORT_PART_MIN_ROWS", "5000"))
+# A running import (or part) whose last batch committed longer ago than this is taken to have lost
+# its worker: the sweeper queues it again and it resumes after that batch, at most
+# IMPORT_MAX_ATTEMPTS claims in all, then it fails.
+IMPORT_STALL_SECONDS = int(os.environ.get("IMPORT_STALL_SECONDS", "900"))
+IMPORT_MAX_ATTEMPTS = int(os.environ.get("IMPORT_MAX_ATTEMPTS", "3"))
 
 # Outgoing email: EMAIL_URL such as smtp://user:pass@host:587?tls=1; console output by default.
 EMAIL_URL = os.environ.get("EMAIL_URL", "")
