@@ -60,8 +60,7 @@ def test_an_import_batch_aborted_to_break_a_deadlock_runs_again_and_loses_nothin
 
     def rep_saves_the_lead():
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL deadlock_timeout = '30s'")
+            _checks_for_deadlocks_last()
             locked = Lead.objects.select_for_update().get(pk=known.pk)
             rep_holds_the_lead.set()
             _wait_until_a_session_waits_for_a_lock()
@@ -85,6 +84,13 @@ def test_an_import_batch_aborted_to_break_a_deadlock_runs_again_and_loses_nothin
     assert Lead.objects.filter(workspace=workspace).count() == 2
 
 
+def _checks_for_deadlocks_last() -> None:
+    """This transaction waits 30 s before looking for a deadlock, so the other one (1 s, the
+    default) finds it first and is the one PostgreSQL aborts."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL deadlock_timeout = '30s'")
+
+
 def _wait_until_a_session_waits_for_a_lock(timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     with connection.cursor() as cursor:
@@ -105,8 +111,7 @@ def test_a_reps_save_that_deadlocks_with_an_import_batch_is_run_again_and_saved(
 
     def import_batch():
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL deadlock_timeout = '30s'")
+            _checks_for_deadlocks_last()
             [company] = companies_resolve(workspace=workspace, items=[{"name": "Newco"}])
             batch_holds_the_company.set()
             _wait_until_a_session_waits_for_a_lock()  # the rep's save, for the company
