@@ -16,7 +16,7 @@ from integrations.models import DedupStrategy, LeadWebhook, ResponseMode, Submis
 from leads.capture import Submission, lead_capture, leads_capture_many, submission_check
 from leads.locks import lock_values
 from leads.models import SourceType
-from leadsmgr.db import TRANSIENT_DB_ERRORS
+from leadsmgr.db import TRANSIENT_DB_ERRORS, retry_lock_conflicts
 from leadsmgr.memory import ProcessMemory
 from leadsmgr.queueing import enqueue_coalesced
 from workspaces.models import Workspace, hash_token
@@ -191,6 +191,7 @@ def _queued_body(submission_id: int) -> dict:
     return {"ok": True, "status": SubmissionOutcome.QUEUED, "submissionId": str(submission_id)}
 
 
+@retry_lock_conflicts  # a returning person's capture locks the lead, then a new company an import batch may hold
 def submission_ingest(
     *,
     webhook: LeadWebhook,

@@ -1,6 +1,7 @@
 """Two transactions naming the same new company at once (two workers capturing, two parts of an
-import) create it once: the second waits for the first to commit, then finds it. An import batch
-that deadlocks with another writer over a new company and a lead runs again.
+import) create it once: the second waits for the first to commit, then finds it. An import batch,
+a rep's save or a webhook's capture that deadlocks with another writer over a new company and a
+lead runs again.
 
 Only PostgreSQL runs the two truly in parallel (SQLite has one writer at a time).
 """
@@ -16,6 +17,7 @@ from leads.imports import REPORT_COUNTS, leads_import_csv
 from leads.models import Company, Lead
 from leads.services import companies_resolve, lead_update
 from tests.concurrency import run_concurrently
+from tests.integrations.factories import ingest_path, make_webhook
 from tests.leads.factories import make_lead
 from tests.workspaces.factories import WorkspaceFactory
 
@@ -82,6 +84,36 @@ def test_an_import_batch_aborted_to_break_a_deadlock_runs_again_and_loses_nothin
     known.refresh_from_db()
     assert known.company_id == newco.pk and known.custom_fields["budget"] == "20k"
     assert Lead.objects.filter(workspace=workspace).count() == 2
+
+
+def test_a_webhook_capture_that_deadlocks_with_an_import_batch_is_run_again(client, workspace):
+    """The same with a form sent to a webhook by a returning person: the capture locks their lead
+    and then looks up the new company the batch holds. The capture PostgreSQL aborts is run again,
+    and the sender gets the merged lead, not a server error."""
+    lead = make_lead(workspace, name="Kim Known", email="kim@known.example")
+    _, key = make_webhook(workspace)
+    batch_holds_the_company = threading.Event()
+
+    def import_batch():
+        with transaction.atomic():
+            _checks_for_deadlocks_last()
+            [company] = companies_resolve(workspace=workspace, items=[{"name": "Newco"}])
+            batch_holds_the_company.set()
+            _wait_until_a_session_waits_for_a_lock()  # the capture, for the company
+            Lead.objects.select_for_update().get(pk=lead.pk)
+        return company
+
+    def form_sent():
+        assert batch_holds_the_company.wait(timeout=10)
+        return client.post(ingest_path(key), {"email": "kim@known.example", "company": "Newco"}, content_type="application/json")
+
+    company, response = run_concurrently([import_batch, form_sent])
+
+    assert response.status_code == 200, response.content
+    assert response.json()["leadId"] == str(lead.pk) and response.json()["status"] == "merged"
+    lead.refresh_from_db()
+    assert lead.company_id == company.pk
+    assert Company.objects.filter(workspace=workspace, name__iexact="newco").count() == 1
 
 
 def _checks_for_deadlocks_last() -> None:
