@@ -197,7 +197,7 @@ class FailedJobAdmin(ReadOnlyAdminMixin, WorkspaceScopedAdmin):
 
 class ImportJobPartInline(admin.TabularInline):
     model = ImportJobPart
-    fields = ["index", "rows", "status", "error", "started_at", "finished_at"]
+    fields = ["index", "rows", "status", "attempts", "resume_after_row", "error", "started_at", "progressed_at", "finished_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -329,9 +329,11 @@ def leads_capture_many(
     phones = {value for keys in identities.values() for kind, value in keys if kind == "phone"}
     known: set[tuple[str, str]] = set()
     if emails or phones:
-        for email, phone in (
-            Lead.objects.filter(workspace=workspace).alive().filter(Q(email__in=emails) | Q(phone__in=phones)).values_list("email", "phone")
-        ):
+        # Locked now, before the new people's companies are created (under their locks): a save or
+        # a capture locks a lead before its company, so the batch takes its locks in the same order
+        # and cannot deadlock with one of them.
+        known_leads = Lead.objects.filter(workspace=workspace).alive().filter(Q(email__in=emails) | Q(phone__in=phones))
+        for email, phone in known_leads.select_for_update().order_by("pk").values_list("email", "phone"):
             known.update({("email", email), ("phone", phone)})
     new, repeated, seen = [], [], set()
     for index in sorted(prepared):

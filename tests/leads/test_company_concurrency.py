@@ -1,7 +1,7 @@
 """Two transactions naming the same new company at once (two workers capturing, two parts of an
-import) create it once: the second waits for the first to commit, then finds it. An import batch,
-a rep's save or a webhook's capture that deadlocks with another writer over a new company and a
-lead runs again.
+import) create it once: the second waits for the first to commit, then finds it. An import batch
+locks leads before companies, as every other writer does; a rep's save or a webhook's capture
+that still deadlocks with another writer over a new company and a lead runs again.
 
 Only PostgreSQL runs the two truly in parallel (SQLite has one writer at a time).
 """
@@ -51,11 +51,11 @@ def test_a_new_company_named_in_two_transactions_at_once_is_created_once():
     assert Company.objects.filter(workspace=workspace).count() == 3
 
 
-def test_an_import_batch_aborted_to_break_a_deadlock_runs_again_and_loses_nothing():
-    """A rep saves a lead with a brand-new company while an import batch has just created that
-    company and now merges a row into the rep's lead: each waits for the other. PostgreSQL aborts
-    one of them; here the import's batch (the rep's session waits longer before checking). The batch
-    runs again once the rep's save has committed, and every row is imported once."""
+def test_an_import_batch_and_a_reps_save_naming_the_same_new_company_both_land():
+    """A rep saves a lead with a brand-new company while an import batch merges a row into that
+    lead and creates the same company for a new person. The batch locks the leads it merges into
+    before it creates companies, as a save does (lead, then company), so it waits for the rep's
+    save instead of deadlocking with it; every row is imported once and the company made once."""
     workspace = WorkspaceFactory()
     known = make_lead(workspace, name="Kim Known", email="kim@known.example")
     rep_holds_the_lead = threading.Event()
@@ -66,7 +66,7 @@ def test_an_import_batch_aborted_to_break_a_deadlock_runs_again_and_loses_nothin
             locked = Lead.objects.select_for_update().get(pk=known.pk)
             rep_holds_the_lead.set()
             _wait_until_a_session_waits_for_a_lock()
-            # The import holds the new company's lock and waits for this lead's row: a deadlock.
+            # The import waits for this lead's row; the company is still free for this save.
             return lead_update(lead=locked, actor=None, data={"company": {"name": "Newco"}})
 
     def import_the_file():
@@ -88,7 +88,7 @@ def test_an_import_batch_aborted_to_break_a_deadlock_runs_again_and_loses_nothin
 
 def test_a_webhook_capture_that_deadlocks_with_an_import_batch_is_run_again(client, workspace):
     """The same with a form sent to a webhook by a returning person: the capture locks their lead
-    and then looks up the new company the batch holds. The capture PostgreSQL aborts is run again,
+    and then looks up the new company the writer holds. The capture PostgreSQL aborts is run again,
     and the sender gets the merged lead, not a server error."""
     lead = make_lead(workspace, name="Kim Known", email="kim@known.example")
     _, key = make_webhook(workspace)
@@ -135,9 +135,10 @@ def _wait_until_a_session_waits_for_a_lock(timeout: float = 10) -> None:
 
 
 def test_a_reps_save_that_deadlocks_with_an_import_batch_is_run_again_and_saved(api, workspace):
-    """The other way round: an import batch has created a new company and waits for a lead, which
-    a rep is saving with that company's name. Here the rep's save is the one PostgreSQL aborts; it
-    is run again once the batch has committed, and the rep gets the saved lead, not an error."""
+    """A writer that holds a new company's lock and then waits for a lead (as an import batch did
+    before it locked its leads first), while a rep saves that lead with the company's name: a
+    deadlock, and the rep's save is the one PostgreSQL aborts. It is run again once the writer has
+    committed, and the rep gets the saved lead, not an error."""
     lead = make_lead(workspace, name="Kim Known", email="kim@known.example")
     batch_holds_the_company = threading.Event()
 
