@@ -25,7 +25,7 @@ from leads.normalization import (
     normalize_tag,
     split_full_name,
 )
-from leadsmgr.bulk import copy_insert, instance_builder
+from leadsmgr.bulk import copy_insert, copy_rows, instance_builder
 from leadsmgr.db import retry_lock_conflicts
 from pipelines.models import Pipeline, Stage
 from pipelines.services import pipeline_ensure_default
@@ -293,13 +293,11 @@ def _new_lead(*, workspace: Workspace, data: dict[str, Any], pipeline: Pipeline,
 
 
 def _created_activity(lead: Lead, actor: User | None, now) -> LeadActivity:
-    return _activity(
-        lead=lead,
-        type=ActivityType.CREATED,
-        actor=actor,
-        data={"source": lead.source_type, "stage": lead.stage.name, "stageId": str(lead.stage.pk)},
-        at=now,
-    )
+    return _activity(lead=lead, type=ActivityType.CREATED, actor=actor, data=_created_data(lead), at=now)
+
+
+def _created_data(lead: Lead) -> dict:
+    return {"source": lead.source_type, "stage": lead.stage.name, "stageId": str(lead.stage.pk)}
 
 
 @transaction.atomic
@@ -353,7 +351,12 @@ def leads_create_many(*, workspace: Workspace, actor: User | None, entries: list
             for name in sorted({normalize_tag(raw) for raw in entry.get("tags") or [] if normalize_tag(raw)})
         ],
     )
-    copy_insert(LeadActivity, [_created_activity(lead, actor, now) for lead in leads])
+    actor_id = actor.pk if actor else None
+    copy_rows(
+        LeadActivity,
+        ("workspace_id", "lead_id", "type", "actor_id", "data", "created_at"),
+        [(lead.workspace_id, lead.pk, ActivityType.CREATED, actor_id, _created_data(lead), now) for lead in leads],
+    )
     ids = [lead.pk for lead in leads]
     from leads.tasks import enqueue_processing_many
 

@@ -8,6 +8,8 @@ Other databases get bulk_create.
 """
 
 import json
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from functools import cache
 
 from django.db import connections
@@ -25,6 +27,19 @@ def _json_writer(field: JSONField):
     return write
 
 
+def _copied_fields(model: type[Model]) -> list:
+    return [field for field in model._meta.concrete_fields if not isinstance(field, AUTO_FIELDS)]
+
+
+@contextmanager
+def _copy(connection, model: type[Model], fields: list):
+    """A COPY into `model`'s table of `fields`' columns; database errors raised as django.db's."""
+    quote = connection.ops.quote_name
+    statement = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) FROM STDIN"
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+        yield copy
+
+
 def copy_insert(model: type[Model], objs: list[Model], *, using: str = "default") -> None:
     """Inserts unsaved instances of `model` in one COPY (PostgreSQL), in the current transaction.
     Raises django.db's DataError / IntegrityError as bulk_create would."""
@@ -34,16 +49,42 @@ def copy_insert(model: type[Model], objs: list[Model], *, using: str = "default"
     if connection.vendor != "postgresql":
         model.objects.using(using).bulk_create(objs)
         return
-    fields = [field for field in model._meta.concrete_fields if not isinstance(field, AUTO_FIELDS)]
+    fields = _copied_fields(model)
     writers = [(field.attname, _json_writer(field) if isinstance(field, JSONField) else None) for field in fields]
-    quote = connection.ops.quote_name
-    statement = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) FROM STDIN"
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+    with _copy(connection, model, fields) as copy:
         for obj in objs:
             copy.write_row([write(getattr(obj, attname)) if write else getattr(obj, attname) for attname, write in writers])
     for obj in objs:
         obj._state.adding = False
         obj._state.db = using
+
+
+def copy_rows(model: type[Model], attnames: Sequence[str], rows: Iterable[Sequence], *, using: str = "default") -> None:
+    """Inserts rows given as column values (in `attnames` order; a JSON column as its Python value)
+    in one COPY, in the current transaction; every other column gets its field's default. For
+    history rows written by the thousand and never read back: building a model instance for each
+    cost ~4x the row itself (the `created` activity of an imported lead: ~12 µs against ~3 µs).
+    Other databases get bulk_create."""
+    builder = instance_builder(model)
+    unknown = set(attnames) - builder.attnames
+    if unknown:
+        raise TypeError(f"{model.__name__} has no columns {sorted(unknown)}")
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        model.objects.using(using).bulk_create([builder.build(dict(zip(attnames, row, strict=True))) for row in rows])
+        return
+    given = {attname: position for position, attname in enumerate(attnames)}
+    defaults = dict(builder.defaults)
+    fields = _copied_fields(model)
+    # Per column: where its value is in a row, or the maker of its default.
+    sources = [(given.get(field.attname), defaults[field.attname]) for field in fields]
+    json_columns = [(index, _json_writer(field)) for index, field in enumerate(fields) if isinstance(field, JSONField)]
+    with _copy(connection, model, fields) as copy:
+        for row in rows:
+            values = [row[position] if position is not None else default() for position, default in sources]
+            for index, write in json_columns:
+                values[index] = write(values[index])
+            copy.write_row(values)
 
 
 class InstanceBuilder:

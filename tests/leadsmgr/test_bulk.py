@@ -1,4 +1,4 @@
-"""copy_insert writes rows as bulk_create would (COPY on PostgreSQL)."""
+"""copy_insert and copy_rows write rows as bulk_create would (COPY on PostgreSQL)."""
 
 from datetime import timedelta
 
@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from leads.models import ActivityType, Lead, LeadActivity
 from leads.selectors import stage_lead_counts
-from leadsmgr.bulk import InstanceBuilder, copy_insert
+from leadsmgr.bulk import InstanceBuilder, copy_insert, copy_rows
 from pipelines.models import Stage
 
 
@@ -62,6 +62,35 @@ def test_objects_without_their_auto_ids_are_inserted(workspace):
     copy_insert(Lead, [lead])
     copy_insert(LeadActivity, [LeadActivity(workspace=workspace, lead=lead, type=ActivityType.CREATED, data={"source": "import"})])
     assert list(LeadActivity.objects.filter(lead=lead).values_list("data", flat=True)) == [{"source": "import"}]
+
+
+def test_rows_of_values_read_back_as_written_and_other_columns_get_their_defaults(workspace):
+    stage = Stage.objects.filter(workspace=workspace, pipeline__is_default=True).first()
+    lead = _lead(workspace, stage, name="Jane")
+    copy_insert(Lead, [lead])
+    at = timezone.now() - timedelta(hours=2)
+    before = timezone.now()
+    copy_rows(
+        LeadActivity,
+        ("workspace_id", "lead_id", "type", "data"),
+        [
+            (workspace.pk, lead.pk, ActivityType.CREATED, {"source": "import", "stage": "New\tone", "nested": [1, None]}),
+            (workspace.pk, lead.pk, ActivityType.NOTE_ADDED, {}),
+        ],
+    )
+    copy_rows(LeadActivity, ("workspace_id", "lead_id", "type", "created_at"), [(workspace.pk, lead.pk, ActivityType.ASSIGNED, at)])
+
+    rows = {row.type: row for row in LeadActivity.objects.filter(lead=lead)}
+    assert rows[ActivityType.CREATED].data == {"source": "import", "stage": "New\tone", "nested": [1, None]}
+    assert rows[ActivityType.NOTE_ADDED].data == {}
+    assert rows[ActivityType.CREATED].actor_id is None
+    assert rows[ActivityType.CREATED].created_at >= before  # created_at's default: the time of writing
+    assert rows[ActivityType.ASSIGNED].created_at == at and rows[ActivityType.ASSIGNED].data == {}
+
+
+def test_rows_naming_an_unknown_column_are_refused(workspace):
+    with pytest.raises(TypeError, match="leadid"):
+        copy_rows(LeadActivity, ("workspace_id", "leadid"), [(workspace.pk, None)])
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite does not enforce varchar lengths")
