@@ -93,15 +93,7 @@ def test_a_webhook_capture_that_deadlocks_with_an_import_batch_is_run_again(clie
     lead = make_lead(workspace, name="Kim Known", email="kim@known.example")
     _, key = make_webhook(workspace)
     batch_holds_the_company = threading.Event()
-
-    def import_batch():
-        with transaction.atomic():
-            _checks_for_deadlocks_last()
-            [company] = companies_resolve(workspace=workspace, items=[{"name": "Newco"}])
-            batch_holds_the_company.set()
-            _wait_until_a_session_waits_for_a_lock()  # the capture, for the company
-            Lead.objects.select_for_update().get(pk=lead.pk)
-        return company
+    import_batch = _writer_taking_a_new_company_then_the_lead(workspace, lead, batch_holds_the_company)
 
     def form_sent():
         assert batch_holds_the_company.wait(timeout=10)
@@ -114,6 +106,23 @@ def test_a_webhook_capture_that_deadlocks_with_an_import_batch_is_run_again(clie
     lead.refresh_from_db()
     assert lead.company_id == company.pk
     assert Company.objects.filter(workspace=workspace, name__iexact="newco").count() == 1
+
+
+def _writer_taking_a_new_company_then_the_lead(workspace, lead, holds_the_company: threading.Event):
+    """A writer that creates the company "Newco" (holding its lock), tells `holds_the_company`, waits
+    until another session waits for a lock (for that company), then locks `lead`: as an import batch
+    did before it locked its leads first. PostgreSQL aborts the other session. Returns the company."""
+
+    def write():
+        with transaction.atomic():
+            _checks_for_deadlocks_last()
+            [company] = companies_resolve(workspace=workspace, items=[{"name": "Newco"}])
+            holds_the_company.set()
+            _wait_until_a_session_waits_for_a_lock()
+            Lead.objects.select_for_update().get(pk=lead.pk)
+        return company
+
+    return write
 
 
 def _checks_for_deadlocks_last() -> None:
@@ -131,7 +140,7 @@ def _wait_until_a_session_waits_for_a_lock(timeout: float = 10) -> None:
             if cursor.fetchone()[0]:
                 return
             time.sleep(0.01)
-    raise AssertionError("the import never waited for the lead's row")
+    raise AssertionError("no other session waited for a lock")
 
 
 def test_a_reps_save_that_deadlocks_with_an_import_batch_is_run_again_and_saved(api, workspace):
@@ -141,15 +150,7 @@ def test_a_reps_save_that_deadlocks_with_an_import_batch_is_run_again_and_saved(
     committed, and the rep gets the saved lead, not an error."""
     lead = make_lead(workspace, name="Kim Known", email="kim@known.example")
     batch_holds_the_company = threading.Event()
-
-    def import_batch():
-        with transaction.atomic():
-            _checks_for_deadlocks_last()
-            [company] = companies_resolve(workspace=workspace, items=[{"name": "Newco"}])
-            batch_holds_the_company.set()
-            _wait_until_a_session_waits_for_a_lock()  # the rep's save, for the company
-            Lead.objects.select_for_update().get(pk=lead.pk)
-        return company
+    import_batch = _writer_taking_a_new_company_then_the_lead(workspace, lead, batch_holds_the_company)
 
     def rep_saves():
         assert batch_holds_the_company.wait(timeout=10)
