@@ -383,13 +383,14 @@ def ensure_wrk() -> str:
 _wrk_runs = 0
 
 
-def run_wrk(wrk: str, url: str, *, connections: int, seconds: int, script: Path | None = None) -> dict:
+def run_wrk(wrk: str, url: str, *, connections: int, seconds: int, script: Path | None = None, delay_ms: int = 0) -> dict:
+    """One wrk run; `delay_ms` (scripts only) paces each connection by a random pause of that mean."""
     args = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if script is not None:
         args += ["-s", str(script)]
     global _wrk_runs
     _wrk_runs += 1
-    env = {**os.environ, "BENCH_RUN": str(_wrk_runs)}
+    env = {**os.environ, "BENCH_RUN": str(_wrk_runs), "BENCH_DELAY_MS": str(delay_ms)}
     output = subprocess.run([*args, url], capture_output=True, text=True, env=env, check=True).stdout
     return parse_wrk(output)
 
@@ -409,7 +410,7 @@ def parse_wrk(output: str) -> dict:
         if "Socket errors" in output
         else 0
     )
-    return {
+    parsed = {
         "requests": requests,
         "rps": rps,
         "p50_ms": latency["50"],
@@ -418,6 +419,34 @@ def parse_wrk(output: str) -> dict:
         "non_2xx": non_2xx,
         "socket_errors": errors,
     }
+    # Our scripts' done() prints exact percentiles, p95 among them (wrk's table stops at 50/75/90/99).
+    if exact := re.search(r"^BENCH_PERCENTILES_US (\d+) (\d+) (\d+) (\d+)$", output, re.M):
+        p50, p95, p99, slowest = (int(value) / 1000 for value in exact.groups())
+        parsed.update(p50_ms=p50, p95_ms=p95, p99_ms=p99, max_ms=slowest)
+    return parsed
+
+
+HALF_RATE_CONNECTIONS = 32
+CALIBRATION_SECONDS = 3
+
+
+def run_wrk_at_half_rate(wrk: str, url: str, *, max_rps: float, script: Path) -> tuple[list[dict], dict, dict]:
+    """The latency runs: REPEATS runs held at about half of `max_rps` (the issue's "latency at 50%
+    of the max rate"; Debian's wrk has no -R). Each of 32 connections pauses a random time between
+    requests; a short run first measures how long a request cycle takes beyond the pause, and the
+    pause is set so that a cycle lasts connections / (max_rps / 2). Returns the timed runs, the
+    calibration run (its requests were sent too) and the pacing."""
+    target = max_rps / 2
+    cycle_ms = 1000 * HALF_RATE_CONNECTIONS / target
+    first_guess = max(round(cycle_ms), 1)
+    calibration = run_wrk(wrk, url, connections=HALF_RATE_CONNECTIONS, seconds=CALIBRATION_SECONDS, script=script, delay_ms=first_guess)
+    beyond_pause_ms = max(1000 * HALF_RATE_CONNECTIONS / max(calibration["rps"], 1) - first_guess, 0)
+    delay = max(round(cycle_ms - beyond_pause_ms), 1)
+    runs = [
+        run_wrk(wrk, url, connections=HALF_RATE_CONNECTIONS, seconds=WRK_SECONDS, script=script, delay_ms=delay) for _ in range(REPEATS)
+    ]
+    pacing = {"target_rps": target, "connections": HALF_RATE_CONNECTIONS, "mean_pause_ms": delay, "calibration_rps": calibration["rps"]}
+    return runs, calibration, pacing
 
 
 def summary(values: list[float]) -> dict:
@@ -473,56 +502,80 @@ def figure_webhook_ingest(env: dict, url: str, data: dict, wrk: str) -> list[dic
             run_wrk(wrk, f"{base}/webhooks/leads/{webhook_key}", connections=32, seconds=WRK_SECONDS, script=WRK_SCRIPT)
             for _ in range(REPEATS)
         ]
+        full_rate_seconds = time.perf_counter() - load_started
         web_rss = tree_rss_mb(server)
         celery_rss = tree_rss_mb(worker)
         ok_answers = sum(run["requests"] - run["non_2xx"] for run in ingest)
-        # The latency figure is taken at about half the measured rate (wrk -R is not in Debian's wrk:
-        # few connections instead), well below saturation.
-        light = [
-            run_wrk(wrk, f"{base}/webhooks/leads/{webhook_key}", connections=4, seconds=WRK_SECONDS, script=WRK_SCRIPT)
-            for _ in range(REPEATS)
-        ]
-        load_seconds = time.perf_counter() - load_started
-        ok_light = sum(run["requests"] - run["non_2xx"] for run in light)
-        stored = conn.execute(SUBMISSIONS_SQL).fetchone()[0] - stored_before
-        # Then the worker captures what is still queued; the end-to-end rate counts from the first request.
-        backlog_at_end = conn.execute(QUEUED_SQL).fetchone()[0]
+        # Sustained: the niced worker lags behind a burst and catches up once it ends, so the rate
+        # the whole system holds counts the full-rate runs' leads from their first request until
+        # every one of them is captured and processed.
+        behind_when_load_ended = conn.execute(QUEUED_SQL).fetchone()[0] + conn.execute(PENDING_SQL).fetchone()[0]
         wait_for_zero(conn, QUEUED_SQL, timeout=900)
-        captured_seconds = time.perf_counter() - load_started
+        wait_for_zero(conn, PENDING_SQL, timeout=900)
+        sustained_seconds = time.perf_counter() - load_started
+        leads_at_full_rate = conn.execute("SELECT count(*) FROM leads").fetchone()[0] - before
+        # Everything the machine spent from the first request until every lead was processed.
+        cpu_lead = cpu_ms_per_item(cpu_load_before, cpu_snapshot(web=server, worker=worker), leads_at_full_rate)
+        # The latency runs start with nothing left over from the full-rate runs.
+        half, calibration, pacing = run_wrk_at_half_rate(
+            wrk, f"{base}/webhooks/leads/{webhook_key}", max_rps=median_of(ingest, "rps")["median"], script=WRK_SCRIPT
+        )
+        ok_half = sum(run["requests"] - run["non_2xx"] for run in [*half, calibration])
+        stored = conn.execute(SUBMISSIONS_SQL).fetchone()[0] - stored_before
+        wait_for_zero(conn, QUEUED_SQL, timeout=900)
         final = conn.execute("SELECT count(*) FROM leads").fetchone()[0]
         # The worker is stopped only once the new leads are processed too: stopped mid-task, it
         # would leave leads for the sweeper (not running here), and the import figure's drain
         # would wait for them.
         still_processing = wait_for_zero(conn, PENDING_SQL, timeout=900)
-        processed_seconds = time.perf_counter() - load_started
-        # Everything the machine spent from the first request until every lead was processed.
-        cpu_lead = cpu_ms_per_item(cpu_load_before, cpu_snapshot(web=server, worker=worker), final - before)
     ingest_rps, trivial_rps = median_of(ingest, "rps"), median_of(trivial, "rps")
     # Requests still in flight when wrk stops are stored but not counted as answered: only 2xx
     # answers without a stored submission (at once) or a lead (once captured) are lost.
-    answered = ok_answers + ok_light
+    answered = ok_answers + ok_half
     lost = max(answered - stored, answered - (final - before), 0)
-    capture_rate = (final - before) / captured_seconds
+    sustained = leads_at_full_rate / sustained_seconds
     rows.append(
         row(
-            "webhook ingest (leads/s, 32 connections)",
+            "webhook ingest, answered (req/s, 32 connections)",
             ingest_rps,
             trivial_rps,
-            target=">= 1000 leads/s, >= 0.4 of trivial",
-            passed=ingest_rps["median"] >= 1000 and ingest_rps["median"] >= 0.4 * trivial_rps["median"],
+            target=">= 0.4 of trivial",
+            passed=ingest_rps["median"] >= 0.4 * trivial_rps["median"],
             unit="req/s",
             baseline_label="trivial Django view req/s",
         )
     )
     rows.append(
         row(
-            "webhook ingest p95 at light load (4 connections)",
-            median_of(light, "p90_ms"),
+            "webhook ingest, sustained (answered and processed)",
+            single(sustained),
+            None,
+            target=">= 1000 leads/s",
+            passed=sustained >= 1000,
+            unit="leads/s",
+            extra={
+                "leads": leads_at_full_rate,
+                "load_seconds": full_rate_seconds,
+                "queued_or_processing_when_load_ended": behind_when_load_ended,
+                "seconds_until_all_processed": sustained_seconds,
+            },
+        )
+    )
+    half_p95 = median_of(half, "p95_ms")
+    rows.append(
+        row(
+            "webhook ingest p95 at half the answered rate",
+            half_p95,
             None,
             target="p95 <= 30 ms",
-            passed=median_of(light, "p90_ms")["median"] <= 30,
-            unit="ms (p90; wrk reports p90/p99)",
-            extra={"p99_ms": median_of(light, "p99_ms"), "rps_at_this_load": median_of(light, "rps")},
+            passed=half_p95["median"] <= 30,
+            unit="ms",
+            extra={
+                "p50_ms": median_of(half, "p50_ms"),
+                "p99_ms": median_of(half, "p99_ms"),
+                "rps_at_this_load": median_of(half, "rps"),
+                "pacing": pacing,
+            },
         )
     )
     rows.append(
@@ -533,23 +586,10 @@ def figure_webhook_ingest(env: dict, url: str, data: dict, wrk: str) -> list[dic
             target="0",
             passed=lost == 0,
             unit="2xx answers minus leads stored",
-            extra={"two_xx": answered, "submissions_stored": stored, "leads_captured": final - before},
-        )
-    )
-    rows.append(
-        row(
-            "queued webhook capture, end to end (leads/s)",
-            single(capture_rate),
-            None,
-            target="(reported)",
-            passed=None,
-            unit="leads/s",
             extra={
-                "leads": final - before,
-                "load_seconds": load_seconds,
-                "queued_when_load_ended": backlog_at_end,
-                "seconds_until_all_captured": captured_seconds,
-                "seconds_until_all_processed": processed_seconds,
+                "two_xx": answered,
+                "submissions_stored": stored,
+                "leads_captured": final - before,
                 "still_processing_after_timeout": still_processing,
             },
         )
@@ -611,17 +651,19 @@ def figure_track_ingest(env: dict, url: str, wrk: str) -> list[dict]:
         track_url = f"{base}/api/v1/track?k={site_key}"
         load_started = time.perf_counter()
         loaded = [run_wrk(wrk, track_url, connections=32, seconds=WRK_SECONDS, script=WRK_TRACK_SCRIPT) for _ in range(REPEATS)]
-        light = [run_wrk(wrk, track_url, connections=4, seconds=WRK_SECONDS, script=WRK_TRACK_SCRIPT) for _ in range(REPEATS)]
+        half, calibration, pacing = run_wrk_at_half_rate(
+            wrk, track_url, max_rps=median_of(loaded, "rps")["median"], script=WRK_TRACK_SCRIPT
+        )
         stored = conn.execute("SELECT count(*) FROM track_events").fetchone()[0] - before
         # The worker then processes what is still waiting (sessions, identity, engagement, scores);
         # the next figures must not share the machine with that backlog.
         backlog_at_end = conn.execute(UNPROCESSED_SQL).fetchone()[0]
         left = wait_for_zero(conn, UNPROCESSED_SQL, timeout=1800, poll=0.5)
         processed_seconds = time.perf_counter() - load_started
-    accepted = sum(run["requests"] - run["non_2xx"] for run in loaded + light) * TRACK_BATCH
+    accepted = sum(run["requests"] - run["non_2xx"] for run in [*loaded, *half, calibration]) * TRACK_BATCH
     events = {key: value * TRACK_BATCH for key, value in median_of(loaded, "rps").items()}
     trivial_rps = median_of(trivial, "rps")
-    p99 = median_of(light, "p99_ms")
+    half_p95 = median_of(half, "p95_ms")
     lost = max(accepted - stored, 0)
     processed_rate = (stored - left) / processed_seconds
     return [
@@ -635,13 +677,18 @@ def figure_track_ingest(env: dict, url: str, wrk: str) -> list[dict]:
             baseline_label="trivial view req/s x batch",
         ),
         row(
-            "track API latency at light load (4 connections)",
-            p99,
+            "track API p95 at half the measured rate",
+            half_p95,
             None,
             target="p95 <= 30 ms",
-            passed=p99["median"] <= 30,
-            unit="ms (p99; wrk reports p90/p99)",
-            extra={"p90_ms": median_of(light, "p90_ms"), "events_per_s_at_this_load": median_of(light, "rps")["median"] * TRACK_BATCH},
+            passed=half_p95["median"] <= 30,
+            unit="ms",
+            extra={
+                "p50_ms": median_of(half, "p50_ms"),
+                "p99_ms": median_of(half, "p99_ms"),
+                "events_per_s_at_this_load": median_of(half, "rps")["median"] * TRACK_BATCH,
+                "pacing": pacing,
+            },
         ),
         row(
             "track API lost events",
