@@ -69,6 +69,15 @@ def test_the_webhook_script_reports_exact_percentiles_and_sends_a_new_person_eac
     assert all(person["phone"].startswith("+1 (") for person in people)
 
 
+def test_the_track_script_shares_the_percentiles_and_sends_batches_of_twenty(server):
+    result = bench.run_wrk(WRK, _url(server), connections=2, seconds=1, script=bench.WRK_TRACK_SCRIPT)
+
+    assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"] <= result["max_ms"]
+    batches = [json.loads(body) for body in server.bodies]
+    assert {len(batch["events"]) for batch in batches} == {bench.TRACK_BATCH}
+    assert len({batch["visitorId"] for batch in batches}) == len(batches)
+
+
 def test_a_pause_paces_each_connection(server):
     unpaced = bench.run_wrk(WRK, _url(server), connections=2, seconds=1, script=bench.WRK_SCRIPT)
     paced = bench.run_wrk(WRK, _url(server), connections=2, seconds=1, script=bench.WRK_SCRIPT, delay_ms=200)
