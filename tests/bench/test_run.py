@@ -91,7 +91,8 @@ def test_the_latency_runs_hold_about_half_the_rate_they_are_given(server, monkey
     monkeypatch.setattr(bench, "WRK_SECONDS", 1)
     monkeypatch.setattr(bench, "CALIBRATION_SECONDS", 1)
 
-    runs, calibration, pacing = bench.run_wrk_at_half_rate(WRK, _url(server), max_rps=800, script=bench.WRK_SCRIPT)
+    load = bench.run_wrk_at_half_rate(WRK, _url(server), max_rps=800, script=bench.WRK_SCRIPT)
+    runs, calibration, pacing = load.runs, load.calibration, load.pacing
 
     assert len(runs) == bench.REPEATS
     assert pacing["target_rps"] == 400
@@ -100,3 +101,10 @@ def test_the_latency_runs_hold_about_half_the_rate_they_are_given(server, monkey
     held = sorted(run["rps"] for run in runs)[1]
     assert 250 <= held <= 550
     assert calibration["requests"] > 0
+    # Every answer wrk saw is counted, the calibration run's too; a request still in flight when a
+    # run stops (at most one a connection) reached the server unanswered.
+    in_flight_at_most = bench.HALF_RATE_CONNECTIONS * (bench.REPEATS + 1)
+    assert len(server.bodies) - in_flight_at_most <= load.answered() <= len(server.bodies)
+    latency = load.latency_row("p95 at half rate")
+    assert latency["value"]["median"] == sorted(run["p95_ms"] for run in runs)[1]
+    assert latency["extra"]["pacing"] == pacing
